@@ -1,0 +1,253 @@
+"""Typed, frozen run configuration: YAML plus `key=value` overrides (dotted for nested keys).
+
+Public top-level keys (scripts rely on them): env, algo, total_timesteps, num_envs, num_seeds,
+seed, run_dir, resume. Every problem (unknown key, wrong type, impossible value) is a
+`ConfigError` with a one-line message naming the key, raised before anything compiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ALGOS = ("mappo", "ippo")
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message names the key."""
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    actor_hidden: tuple[int, ...] = (128, 128)
+    critic_hidden: tuple[int, ...] = (128, 128)
+    activation: str = "relu"
+    layer_norm: bool = False
+    share_params: bool = True
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    rollout_len: int = 128  # env steps per environment per update
+    epochs: int = 4
+    num_minibatches: int = 2
+    lr: float = 5e-4
+    critic_lr: float = 5e-4
+    lr_decay: bool = False  # linear decay to 0 over the run
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    ent_coef: float = 0.01
+    max_grad_norm: float = 10.0
+    value_loss: str = "huber"  # huber | mse
+    huber_delta: float = 10.0
+    value_clip: float = 0.0  # 0 = no value clipping
+    value_norm: bool = True  # MAPPO's running normalization of value targets
+    adv_norm: bool = True
+    adam_eps: float = 1e-5
+
+
+@dataclass(frozen=True)
+class Config:
+    env: str = "jumanji-rware-tiny-2ag"
+    algo: str = "mappo"
+    total_timesteps: int = 2_000_000
+    num_envs: int = 64
+    num_seeds: int = 1
+    seed: int = 0
+    run_dir: str = ""  # default runs/<env>-<algo>-<time>
+    resume: str = ""  # a run folder to continue
+    updates_per_call: int = 10  # PPO updates scanned in one compiled call
+    devices: int = 0  # 0 = all local devices that divide num_envs
+    checkpoint_interval_s: float = 60.0
+    keep_checkpoints: int = 3
+    progress: bool = True
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    net: NetConfig = field(default_factory=NetConfig)
+
+    @property
+    def batch_steps(self) -> int:
+        """Environment steps per update (per seed)."""
+        return self.num_envs * self.ppo.rollout_len
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.batch_steps
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if value is None:
+            return ""
+    elif origin is tuple:
+        if isinstance(value, list | tuple) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            return tuple(value)
+    elif origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                pass
+    name = getattr(tp, "__name__", str(tp))
+    raise ConfigError(f"config key '{key}': expected {name}, got {value!r}")
+
+
+def _build(cls: type, data: dict, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            raise ConfigError(f"unknown config key '{full}'")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{full}': expected a mapping, got {value!r}")
+            kwargs[key] = _build(tp, value, f"{full}.")
+        else:
+            kwargs[key] = _coerce(value, tp, full)
+    return cls(**kwargs)
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key '{dotted}': '{p}' is not a section")
+    node[parts[-1]] = value
+
+
+def parse_overrides(args: list[str]) -> dict:
+    data: dict = {}
+    for arg in args:
+        if "=" not in arg:
+            raise ConfigError(f"override '{arg}' is not of the form key=value")
+        key, raw = arg.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        _set_dotted(data, key.strip(), value)
+    return data
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys")
+    return data
+
+
+def default_config_path() -> Path:
+    return Path(__file__).parent / "configs" / "default.yaml"
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Config from a YAML file (default: the embedded default) and `key=value` overrides."""
+    data = load_yaml(path or default_config_path())
+    data = _merge(data, parse_overrides(overrides or []))
+    cfg = _build(Config, data)
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict:
+    def conv(x):
+        if isinstance(x, tuple):
+            return list(x)
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        return x
+
+    return conv(dataclasses.asdict(cfg))
+
+
+def from_dict(data: dict) -> Config:
+    cfg = _build(Config, data)
+    validate(cfg)
+    return cfg
+
+
+def _check(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key '{key}': {msg}")
+
+
+def validate(cfg: Config) -> None:
+    from acjax.envs.registry import make
+
+    _check(cfg.algo in ALGOS, "algo", f"unknown algorithm {cfg.algo!r}; expected one of {ALGOS}")
+    try:
+        make(cfg.env)
+    except ValueError as e:
+        raise ConfigError(f"config key 'env': {e}") from None
+    for key in ("total_timesteps", "num_envs", "num_seeds", "updates_per_call", "keep_checkpoints"):
+        _check(getattr(cfg, key) > 0, key, f"must be positive, got {getattr(cfg, key)}")
+    _check(cfg.devices >= 0, "devices", f"must be >= 0, got {cfg.devices}")
+    _check(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
+    p = cfg.ppo
+    for key in ("rollout_len", "epochs", "num_minibatches"):
+        _check(getattr(p, key) > 0, f"ppo.{key}", f"must be positive, got {getattr(p, key)}")
+    for key in ("lr", "critic_lr", "max_grad_norm", "adam_eps", "huber_delta"):
+        _check(getattr(p, key) > 0, f"ppo.{key}", f"must be positive, got {getattr(p, key)}")
+    for key in ("gamma", "gae_lambda"):
+        _check(0 <= getattr(p, key) <= 1, f"ppo.{key}", f"must lie in [0, 1], got {getattr(p, key)}")
+    _check(0 < p.clip_eps < 1, "ppo.clip_eps", f"must lie in (0, 1), got {p.clip_eps}")
+    _check(p.ent_coef >= 0, "ppo.ent_coef", f"must be >= 0, got {p.ent_coef}")
+    _check(p.value_clip >= 0, "ppo.value_clip", f"must be >= 0, got {p.value_clip}")
+    _check(p.value_loss in ("huber", "mse"), "ppo.value_loss", f"expected huber or mse, got {p.value_loss!r}")
+    _check(
+        cfg.batch_steps % p.num_minibatches == 0,
+        "ppo.num_minibatches",
+        f"num_envs * rollout_len = {cfg.batch_steps} does not split into {p.num_minibatches} minibatches",
+    )
+    _check(
+        cfg.num_updates >= 1,
+        "total_timesteps",
+        f"{cfg.total_timesteps} is less than one update (num_envs * rollout_len = {cfg.batch_steps})",
+    )
+    n = cfg.net
+    for key in ("actor_hidden", "critic_hidden"):
+        h = getattr(n, key)
+        _check(len(h) > 0 and all(x > 0 for x in h), f"net.{key}", f"needs positive sizes, got {list(h)}")
+    from acjax.nets import ACTIVATIONS
+
+    _check(n.activation in ACTIVATIONS, "net.activation", f"expected one of {sorted(ACTIVATIONS)}, got {n.activation!r}")

@@ -1,0 +1,85 @@
+"""Run outputs: metrics as JSONL and CSV (one row per update per seed) and a progress bar."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+COLUMNS = ("seed", "update", "env_steps")
+
+
+def _clean(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+class MetricsWriter:
+    """Appends rows to metrics.jsonl and metrics.csv; `truncate(u)` drops rows past update u."""
+
+    def __init__(self, run_dir: Path, names: tuple[str, ...]):
+        self.jsonl = run_dir / "metrics.jsonl"
+        self.csv = run_dir / "metrics.csv"
+        self.fields = list(COLUMNS) + list(names)
+
+    def truncate(self, last_update: int) -> None:
+        rows = []
+        if self.jsonl.exists():
+            rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line]
+        rows = [r for r in rows if r["update"] <= last_update]
+        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        with self.csv.open("w", newline="") as f:
+            w = csv.DictWriter(f, self.fields)
+            w.writeheader()
+            w.writerows(rows)
+
+    def write(self, rows: list[dict]) -> None:
+        rows = [{k: _clean(v) for k, v in r.items()} for r in rows]
+        with self.jsonl.open("a") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+        with self.csv.open("a", newline="") as f:
+            csv.DictWriter(f, self.fields).writerows(rows)
+
+    def read(self) -> list[dict]:
+        if not self.jsonl.exists():
+            return []
+        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line]
+
+
+def _fmt(n: float) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+class Progress:
+    """A one-line progress bar on stderr: env steps, steps/s, mean return, time left."""
+
+    def __init__(self, total: int, start: int = 0, enabled: bool = True, width: int = 24):
+        self.total, self.start, self.enabled, self.width = total, start, enabled, width
+        self.tty = sys.stderr.isatty()
+
+    def update(self, steps: int, ret: float | None, elapsed: float) -> None:
+        """steps done so far, the latest mean return, seconds spent running (not compiling)."""
+        if not self.enabled:
+            return
+        elapsed = max(elapsed, 1e-9)
+        rate = (steps - self.start) / elapsed
+        frac = min(steps / max(self.total, 1), 1.0)
+        bar = "#" * int(frac * self.width) + "-" * (self.width - int(frac * self.width))
+        eta = (self.total - steps) / rate if rate > 0 else float("inf")
+        ret_s = f"{ret:.2f}" if ret is not None and math.isfinite(ret) else "-"
+        eta_s = f"{eta:.0f}s" if math.isfinite(eta) else "?"
+        line = (
+            f"[{bar}] {_fmt(steps)}/{_fmt(self.total)} steps  {_fmt(rate)} steps/s  "
+            f"return {ret_s}  eta {eta_s}"
+        )
+        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")

@@ -1,0 +1,497 @@
+"""The fused trainer: rollout, advantages and PPO epochs in one compiled update.
+
+`make_trainer(cfg)` builds
+    init()                      -> (learner, runner)   every leaf has a leading seed axis
+    chunk(learner, runner)      -> (learner, runner, metrics [seeds, K])
+where one chunk scans K PPO updates. Seeds are a vmapped axis of the whole program; the env axis
+of the runner is sharded over the mesh axis 'd' (all local devices that divide num_envs) with
+`shard_map`; gradients, value statistics and metrics are averaged over 'd', so every device holds
+the same learner. The host loop (acjax.run) only logs, checkpoints and checks signals between
+chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from acjax import algos
+from acjax.config import Config
+from acjax.envs.registry import make as make_env
+from acjax.envs.wrappers import AutoReset, EpisodeStats
+from acjax.nets import make_nets, masked_categorical
+
+AXIS = "d"
+
+
+class ValueNorm(NamedTuple):
+    """MAPPO's running mean/variance of value targets (debiased EMA, beta = 0.99999)."""
+
+    mean: jax.Array
+    mean_sq: jax.Array
+    debias: jax.Array
+
+    @staticmethod
+    def create() -> ValueNorm:
+        z = jnp.zeros((), jnp.float32)
+        return ValueNorm(z, z, z)
+
+    def stats(self) -> tuple[jax.Array, jax.Array]:
+        d = jnp.maximum(self.debias, 1e-5)
+        mean = self.mean / d
+        var = jnp.maximum(self.mean_sq / d - mean**2, 1e-2)
+        return mean, jnp.sqrt(var)
+
+    def update(self, x: jax.Array, beta: float = 0.99999) -> ValueNorm:
+        m = jax.lax.pmean(jnp.mean(x), AXIS)
+        m2 = jax.lax.pmean(jnp.mean(x**2), AXIS)
+        return ValueNorm(
+            beta * self.mean + (1 - beta) * m,
+            beta * self.mean_sq + (1 - beta) * m2,
+            beta * self.debias + (1 - beta),
+        )
+
+
+class Learner(NamedTuple):
+    params: Any  # {"actor": ..., "critic": ...}
+    opt_state: Any
+    value_norm: ValueNorm
+    key: jax.Array
+    update: jax.Array  # number of updates done
+
+
+class Runner(NamedTuple):
+    env_state: Any
+    timestep: Any
+
+
+class Transition(NamedTuple):
+    actor_in: jax.Array  # [E, N, Din]: exactly the policy inputs used when acting
+    mask: jax.Array  # [E, N, A]
+    action: jax.Array  # [E, N]
+    logp: jax.Array  # [E, N]
+    obs: jax.Array  # [E, N, O]
+    global_state: jax.Array  # [E, S]
+    final_obs: jax.Array
+    final_global_state: jax.Array
+    reward: jax.Array  # [E]
+    terminated: jax.Array
+    truncated: jax.Array
+    episode_return: jax.Array  # return of the episode that ended at this step (where done)
+
+
+METRIC_NAMES = (
+    "episode_return",
+    "episodes",
+    "actor_loss",
+    "value_loss",
+    "entropy",
+    "approx_kl",
+    "clip_frac",
+    "grad_norm",
+)
+
+
+def _largest_divisor(n: int, limit: int) -> int:
+    return max(d for d in range(1, limit + 1) if n % d == 0)
+
+
+class Trainer:
+    """Compiled training programs for one config (see the module docstring)."""
+
+    def __init__(self, cfg: Config, devices: list | None = None):
+        self.cfg = cfg
+        self.env = EpisodeStats(AutoReset(make_env(cfg.env)))
+        self.spec = self.env.spec
+        self.algo = algos.get(cfg.algo)
+        self.actor, self.critic = make_nets(self.spec.num_agents, self.spec.num_actions, cfg.net)
+        devices = devices if devices is not None else jax.local_devices()
+        if cfg.devices:
+            if cfg.devices > len(devices):
+                raise ValueError(f"devices={cfg.devices} but only {len(devices)} are available")
+            if cfg.num_envs % cfg.devices:
+                raise ValueError(f"num_envs={cfg.num_envs} does not split over devices={cfg.devices}")
+            n_dev = cfg.devices
+        else:
+            n_dev = _largest_divisor(cfg.num_envs, len(devices))
+        self.mesh = Mesh(np.array(devices[:n_dev]), (AXIS,))
+        self.n_devices = n_dev
+        self.local_envs = cfg.num_envs // n_dev
+        ppo = cfg.ppo
+        self.steps_per_update = cfg.num_envs * ppo.rollout_len
+        self.num_updates = cfg.num_updates
+        self.optimizer = self._make_optimizer()
+        self._compiled: dict[int, Any] = {}
+
+    # ------------------------------------------------------------------ setup
+    def _make_optimizer(self):
+        ppo = self.cfg.ppo
+        steps = self.num_updates * ppo.epochs * ppo.num_minibatches
+
+        def adam(lr):
+            sched = optax.linear_schedule(lr, 0.0, steps) if ppo.lr_decay else lr
+            return optax.chain(
+                optax.clip_by_global_norm(ppo.max_grad_norm), optax.adam(sched, eps=ppo.adam_eps)
+            )
+
+        return optax.multi_transform(
+            {"actor": adam(ppo.lr), "critic": adam(ppo.critic_lr)},
+            lambda params: {k: k for k in params},
+        )
+
+    def _init_one(self, key: jax.Array) -> tuple[Learner, Runner]:
+        k_actor, k_critic, k_env, k_learn = jax.random.split(key, 4)
+        spec = self.spec
+        env_keys = jax.random.split(k_env, self.cfg.num_envs)
+        env_state, ts = jax.vmap(self.env.reset)(env_keys)
+        actor_in = self.algo.actor_inputs(ts.obs[0])
+        critic_in = self.algo.critic_inputs(
+            self.algo.critic_view(ts.obs[0], ts.global_state[0]),
+            jnp.zeros((spec.num_agents,), jnp.int32),
+        )
+        params = {
+            "actor": self.actor.init(k_actor, actor_in.shape[-1]),
+            "critic": self.critic.init(k_critic, critic_in.shape[-1]),
+        }
+        learner = Learner(
+            params, self.optimizer.init(params), ValueNorm.create(), k_learn, jnp.zeros((), jnp.int32)
+        )
+        return learner, Runner(env_state, ts)
+
+    def seed_keys(self) -> jax.Array:
+        base = jax.random.PRNGKey(self.cfg.seed)
+        return jnp.stack([jax.random.fold_in(base, s) for s in range(self.cfg.num_seeds)])
+
+    def shardings(self, learner, runner):
+        rep = NamedSharding(self.mesh, P())
+        env = NamedSharding(self.mesh, P(None, AXIS))
+        return jax.tree.map(lambda _: rep, learner), jax.tree.map(lambda _: env, runner)
+
+    def init(self) -> tuple[Learner, Runner]:
+        """Initial learner and runner for every seed (seed s uses fold_in(PRNGKey(seed), s))."""
+        learner, runner = jax.jit(jax.vmap(self._init_one))(self.seed_keys())
+        ls, rs = self.shardings(learner, runner)
+        return jax.device_put(learner, ls), jax.device_put(runner, rs)
+
+    # ------------------------------------------------------------------ one update
+    def _rollout(self, params, runner: Runner, key: jax.Array):
+        env, algo, actor = self.env, self.algo, self.actor
+        k_reset, k_steps = jax.random.split(key)
+        env_state = jax.vmap(env.refresh)(runner.env_state, jax.random.split(k_reset, self.local_envs))
+
+        def step(carry, k):
+            env_state, ts = carry
+            actions, logp, actor_in = algo.act(actor, params["actor"], ts.obs, ts.action_mask, k)
+            env_state, nts = jax.vmap(env.step)(env_state, actions)
+            tr = Transition(
+                actor_in, ts.action_mask, actions, logp, ts.obs, ts.global_state,
+                nts.final_obs, nts.final_global_state, nts.reward, nts.terminated,
+                nts.truncated, env_state.returned_return,
+            )
+            return (env_state, nts), tr
+
+        keys = jax.random.split(k_steps, self.cfg.ppo.rollout_len)
+        (env_state, ts), traj = jax.lax.scan(step, (env_state, runner.timestep), keys)
+        return Runner(env_state, ts), traj
+
+    def _values(self, critic_params, view, actions):
+        return self.critic.apply(critic_params, self.algo.critic_inputs(view, actions))[..., 0]
+
+    def _loss(self, params, mb, vn_stats):
+        algo, ppo = self.algo, self.cfg.ppo
+        dist = masked_categorical(self.actor.apply(params["actor"], mb["actor_in"]), mb["mask"])
+        logp = dist.log_prob(mb["action"])
+        log_ratio = logp - mb["logp"]
+        ratio = jnp.exp(log_ratio)
+        adv = mb["adv"]
+        pg = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - ppo.clip_eps, 1 + ppo.clip_eps) * adv))
+        entropy = jnp.mean(dist.entropy())
+        view = algo.critic_view(mb["obs"], mb["global_state"])
+        v = self._values(params["critic"], view, mb["action"])
+        mean, std = vn_stats
+        target = (mb["target"] - mean) / std if ppo.value_norm else mb["target"]
+        err = v - target
+        if ppo.value_clip > 0:
+            v_clip = mb["old_v"] + jnp.clip(v - mb["old_v"], -ppo.value_clip, ppo.value_clip)
+            err = jnp.where(jnp.abs(v_clip - target) > jnp.abs(err), v_clip - target, err)
+        if ppo.value_loss == "huber":
+            vl = jnp.mean(optax.huber_loss(err, delta=ppo.huber_delta))
+        else:
+            vl = 0.5 * jnp.mean(err**2)
+        loss = pg - ppo.ent_coef * entropy + vl
+        aux = dict(
+            actor_loss=pg,
+            value_loss=vl,
+            entropy=entropy,
+            approx_kl=jnp.mean((ratio - 1) - log_ratio),
+            clip_frac=jnp.mean(jnp.abs(ratio - 1) > ppo.clip_eps),
+        )
+        return loss, aux
+
+    def _update(self, learner: Learner, runner: Runner):
+        cfg, ppo, algo = self.cfg, self.cfg.ppo, self.algo
+        dev = jax.lax.axis_index(AXIS)
+        key, k_roll, k_shuffle = jax.random.split(learner.key, 3)
+        k_roll = jax.random.fold_in(k_roll, dev)
+        k_shuffle = jax.random.fold_in(k_shuffle, dev)
+        params = learner.params
+        runner, traj = self._rollout(params, runner, k_roll)
+
+        # values of every state and of the state after every step, denormalized
+        mean, std = learner.value_norm.stats() if ppo.value_norm else (0.0, 1.0)
+        view = algo.critic_view(traj.obs, traj.global_state)
+        old_v = self._values(params["critic"], view, traj.action)
+        boot_in = algo.bootstrap_inputs(algo.critic_view(traj.final_obs, traj.final_global_state))
+        boot = self.critic.apply(params["critic"], boot_in)[..., 0]
+        adv, targets = algo.advantages(
+            traj.reward, old_v * std + mean, boot * std + mean, traj.terminated, traj.truncated, ppo
+        )
+        value_norm = learner.value_norm.update(targets) if ppo.value_norm else learner.value_norm
+        if ppo.adv_norm:
+            m = jax.lax.pmean(jnp.mean(adv), AXIS)
+            s = jnp.sqrt(jax.lax.pmean(jnp.mean((adv - m) ** 2), AXIS))
+            adv = (adv - m) / (s + 1e-8)
+        vn_stats = value_norm.stats()
+
+        batch = dict(
+            actor_in=traj.actor_in, mask=traj.mask, action=traj.action, logp=traj.logp,
+            obs=traj.obs, global_state=traj.global_state, adv=adv, target=targets, old_v=old_v,
+        )
+        n_samples = ppo.rollout_len * self.local_envs
+        batch = jax.tree.map(lambda x: x.reshape(n_samples, *x.shape[2:]), batch)
+        mb_size = n_samples // ppo.num_minibatches
+        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+
+        def minibatch(carry, idx):
+            params, opt_state = carry
+            mb = jax.tree.map(lambda x: jnp.take(x, idx, axis=0), batch)
+            (_, aux), grads = grad_fn(params, mb, vn_stats)
+            grads = jax.lax.pmean(grads, AXIS)
+            aux["grad_norm"] = optax.global_norm(grads)
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), aux
+
+        def epoch(carry, k):
+            perm = jax.random.permutation(k, n_samples).reshape(ppo.num_minibatches, mb_size)
+            return jax.lax.scan(minibatch, carry, perm)
+
+        (params, opt_state), aux = jax.lax.scan(
+            epoch, (params, learner.opt_state), jax.random.split(k_shuffle, ppo.epochs)
+        )
+        done = jnp.logical_or(traj.terminated, traj.truncated)
+        episodes = jax.lax.psum(jnp.sum(done), AXIS)
+        ret_sum = jax.lax.psum(jnp.sum(jnp.where(done, traj.episode_return, 0.0)), AXIS)
+        metrics = {k: jax.lax.pmean(jnp.mean(v), AXIS) for k, v in aux.items()}
+        metrics["episodes"] = episodes.astype(jnp.float32)
+        metrics["episode_return"] = jnp.where(episodes > 0, ret_sum / jnp.maximum(episodes, 1), jnp.nan)
+        learner = Learner(params, opt_state, value_norm, key, learner.update + 1)
+        return learner, runner, metrics
+
+    # ------------------------------------------------------------------ chunks
+    def _chunk_fn(self, k: int):
+        def per_seed(learner, runner):
+            def body(carry, _):
+                learner, runner, metrics = self._update(*carry)
+                return (learner, runner), metrics
+
+            (learner, runner), metrics = jax.lax.scan(body, (learner, runner), None, length=k)
+            return learner, runner, metrics
+
+        def chunk(learner, runner):
+            return jax.vmap(per_seed)(learner, runner)
+
+        return jax.shard_map(
+            chunk,
+            mesh=self.mesh,
+            in_specs=(P(), P(None, AXIS)),
+            out_specs=(P(), P(None, AXIS), P()),
+            check_vma=False,  # Jumanji mixes device-varying and replicated values internally
+        )
+
+    def compile(self, learner, runner, k: int):
+        """AOT-compile the chunk of k updates for these shapes (cached)."""
+        if k not in self._compiled:
+            fn = jax.jit(self._chunk_fn(k), donate_argnums=(0, 1))
+            self._compiled[k] = fn.lower(learner, runner).compile()
+        return self._compiled[k]
+
+    def chunk_sizes(self, start_update: int = 0) -> list[int]:
+        """Updates per call from start_update to the end (fixed K, one shorter last call)."""
+        k = min(self.cfg.updates_per_call, self.num_updates)
+        sizes, u = [], start_update
+        while u < self.num_updates:
+            step = k - (u % k) if u % k else k
+            step = min(step, self.num_updates - u)
+            sizes.append(step)
+            u += step
+        return sizes
+
+
+def make_trainer(cfg: Config, devices: list | None = None) -> Trainer:
+    return Trainer(cfg, devices)
+
+
+def num_calls(total_updates: int, k: int) -> int:
+    return math.ceil(total_updates / k)
+
+
+# ---------------------------------------------------------------------- host loop
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM ask the loop to stop after the current call; a second SIGINT aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._old: dict = {}
+
+    def __enter__(self):
+        import signal
+
+        def handler(signum, frame):
+            if self.requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.requested = True
+            print(f"\n{signal.Signals(signum).name}: stopping after the current call", flush=True)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _final_returns(rows: list[dict], num_seeds: int, last_frac: float = 0.1) -> list[float | None]:
+    out = []
+    for s in range(num_seeds):
+        rets = [r["episode_return"] for r in rows if r["seed"] == s]
+        vals = [x for x in rets if x is not None]
+        tail = vals[-max(1, int(len(vals) * last_frac)) :]
+        out.append(float(np.mean(tail)) if tail else None)
+    return out
+
+
+def _device_name(trainer: Trainer) -> str:
+    d = trainer.mesh.devices.flat[0]
+    return f"{trainer.n_devices}x {d.platform}:{getattr(d, 'device_kind', '')}"
+
+
+def train(cfg: Config) -> dict:
+    """Train to cfg.total_timesteps in cfg.run_dir (resuming from its last checkpoint when
+    cfg.resume is set); returns the summary written to summary.json."""
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    from acjax.checkpoint import Checkpointer
+    from acjax.config import to_dict
+    from acjax.logging import MetricsWriter, Progress
+
+    t_start = time.perf_counter()
+    run_dir = Path(cfg.resume or cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    trainer = make_trainer(cfg)
+    learner, runner = trainer.init()
+    ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
+    writer = MetricsWriter(run_dir, METRIC_NAMES)
+    start = 0
+    if cfg.resume:
+        last = ckpt.latest()
+        if last is None:
+            raise FileNotFoundError(f"resume: no checkpoint in {run_dir / 'checkpoints'}")
+        learner, runner = ckpt.restore(last, (learner, runner))
+        start = last
+    writer.truncate(start)
+
+    steps_per_update = trainer.steps_per_update
+    progress = Progress(trainer.num_updates * steps_per_update, start * steps_per_update, cfg.progress)
+    compile_s, run_s, saved_at, update = 0.0, 0.0, time.perf_counter(), start
+    status = "finished"
+    with _StopFlag() as stop:
+        for k in trainer.chunk_sizes(start):
+            t0 = time.perf_counter()
+            fn = trainer.compile(learner, runner, k)
+            t1 = time.perf_counter()
+            compile_s += t1 - t0
+            new_learner, new_runner, metrics = fn(learner, runner)
+            metrics = jax.device_get(metrics)
+            run_s += time.perf_counter() - t1
+            losses = np.stack([metrics[n] for n in ("actor_loss", "value_loss", "grad_norm")])
+            if not np.all(np.isfinite(losses)):
+                bad = int(np.argwhere(~np.isfinite(losses))[0][2]) + update + 1
+                last = ckpt.latest()
+                progress.close()
+                ckpt.close()
+                raise NonFiniteLoss(
+                    f"non-finite loss at update {bad}; stopped. The last good checkpoint is "
+                    f"update {last} in {run_dir / 'checkpoints'} (resume={run_dir})"
+                )
+            learner, runner = new_learner, new_runner
+            rows = []
+            for i in range(k):
+                u = update + i + 1
+                for s in range(cfg.num_seeds):
+                    row = {"seed": s, "update": u, "env_steps": u * steps_per_update}
+                    row.update({n: float(metrics[n][s, i]) for n in METRIC_NAMES})
+                    rows.append(row)
+            update += k
+            writer.write(rows)
+            rets = [r["episode_return"] for r in rows[-cfg.num_seeds :]]
+            rets = [x for x in rets if np.isfinite(x)]
+            progress.update(update * steps_per_update, float(np.mean(rets)) if rets else None, run_s)
+            done = update >= trainer.num_updates
+            if done or stop.requested or time.perf_counter() - saved_at > cfg.checkpoint_interval_s:
+                ckpt.save(update, (learner, runner))
+                saved_at = time.perf_counter()
+            if stop.requested and not done:
+                status = "interrupted"
+                break
+    progress.close()
+    ckpt.close()
+
+    rows = writer.read()
+    finals = _final_returns(rows, cfg.num_seeds)
+    vals = [x for x in finals if x is not None]
+    steps_run = (update - start) * steps_per_update * cfg.num_seeds
+    summary = {
+        "env": cfg.env,
+        "algo": cfg.algo,
+        "num_seeds": cfg.num_seeds,
+        "num_envs": cfg.num_envs,
+        "total_timesteps": cfg.total_timesteps,
+        "updates": update,
+        "env_steps": update * steps_per_update,
+        "status": status,
+        "final_returns": finals,
+        "final_return_mean": float(np.mean(vals)) if vals else None,
+        "steps_per_second": steps_run / run_s if run_s > 0 else None,
+        "compile_seconds": compile_s,
+        "wall_seconds": time.perf_counter() - t_start,
+        "device": _device_name(trainer),
+        "devices": trainer.n_devices,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if status == "interrupted":
+        print(
+            f"interrupted at update {update}/{trainer.num_updates}; checkpoint saved. "
+            f"Resume with: acjax train resume={run_dir}",
+            file=sys.stderr,
+        )
+    return summary

@@ -83,6 +83,11 @@ class Config:
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
+    if tp in (int, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads 3e-4 (no dot) as a string
+            value = float(value)
+        except ValueError:
+            pass
     if tp is bool:
         if isinstance(value, bool):
             return value

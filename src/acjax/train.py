@@ -166,8 +166,7 @@ class Trainer:
         return learner, Runner(env_state, ts)
 
     def seed_keys(self) -> jax.Array:
-        base = jax.random.PRNGKey(self.cfg.seed)
-        return jnp.stack([jax.random.fold_in(base, s) for s in range(self.cfg.num_seeds)])
+        return jnp.stack([jax.random.PRNGKey(self.cfg.seed + s) for s in range(self.cfg.num_seeds)])
 
     def shardings(self, learner, runner):
         rep = NamedSharding(self.mesh, P())
@@ -175,7 +174,8 @@ class Trainer:
         return jax.tree.map(lambda _: rep, learner), jax.tree.map(lambda _: env, runner)
 
     def init(self) -> tuple[Learner, Runner]:
-        """Initial learner and runner for every seed (seed s uses fold_in(PRNGKey(seed), s))."""
+        """Initial learner and runner for every seed: seed index s runs seed `cfg.seed + s`, so a
+        vmapped sweep reproduces the runs of its seeds one by one."""
         learner, runner = jax.jit(jax.vmap(self._init_one))(self.seed_keys())
         ls, rs = self.shardings(learner, runner)
         return jax.device_put(learner, ls), jax.device_put(runner, rs)
@@ -274,7 +274,7 @@ class Trainer:
             mb = jax.tree.map(lambda x: jnp.take(x, idx, axis=0), batch)
             (_, aux), grads = grad_fn(params, mb, vn_stats)
             grads = jax.lax.pmean(grads, AXIS)
-            aux["grad_norm"] = optax.global_norm(grads)
+            aux["grad_norm"] = optax.tree.norm(grads)
             updates, opt_state = self.optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), aux
 
@@ -374,9 +374,10 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-def _final_returns(rows: list[dict], num_seeds: int, last_frac: float = 0.1) -> list[float | None]:
+def _final_returns(rows: list[dict], seeds: list[int], last_frac: float = 0.1) -> list[float | None]:
+    """Per seed: mean episode return over the last 10% of the updates that finished episodes."""
     out = []
-    for s in range(num_seeds):
+    for s in seeds:
         rets = [r["episode_return"] for r in rows if r["seed"] == s]
         vals = [x for x in rets if x is not None]
         tail = vals[-max(1, int(len(vals) * last_frac)) :]
@@ -448,7 +449,7 @@ def train(cfg: Config) -> dict:
             for i in range(k):
                 u = update + i + 1
                 for s in range(cfg.num_seeds):
-                    row = {"seed": s, "update": u, "env_steps": u * steps_per_update}
+                    row = {"seed": cfg.seed + s, "update": u, "env_steps": u * steps_per_update}
                     row.update({n: float(metrics[n][s, i]) for n in METRIC_NAMES})
                     rows.append(row)
             update += k
@@ -467,7 +468,7 @@ def train(cfg: Config) -> dict:
     ckpt.close()
 
     rows = writer.read()
-    finals = _final_returns(rows, cfg.num_seeds)
+    finals = _final_returns(rows, [cfg.seed + s for s in range(cfg.num_seeds)])
     vals = [x for x in finals if x is not None]
     steps_run = (update - start) * steps_per_update * cfg.num_seeds
     summary = {

@@ -1,0 +1,41 @@
+# acjax: `make train` trains the embedded default config; `make test` runs the tests.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTHON  ?= python3
+CONFIG  ?=
+ARGS    ?=
+BENCH   ?= full
+
+.PHONY: install train sweep test test-slow bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+train: install
+	$(VENV)/bin/acjax train $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
+
+# Seeds run as one vmapped program: make sweep CONFIG=... SEEDS=8
+SEEDS ?= 8
+sweep: install
+	$(VENV)/bin/acjax train $(if $(CONFIG),--config $(CONFIG)) num_seeds=$(SEEDS) $(ARGS)
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+bench: install
+	$(PY) benchmarks/throughput.py --mode $(BENCH)
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache build dist src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

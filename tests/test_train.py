@@ -1,0 +1,134 @@
+"""End-to-end trainer checks on tiny configs (few compilations)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from conftest import TINY, tiny_config
+
+from acjax.cli import main
+from acjax.train import NonFiniteLoss, make_trainer, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("algo", ["mappo", "ippo"])
+def test_short_warehouse_run_writes_outputs(algo, tmp_path):
+    cfg = tiny_config(f"algo={algo}", "env=jumanji-rware-tiny-2ag", "num_seeds=2", tmp_path=tmp_path)
+    summary = train(cfg)
+    for f in ("config.yaml", "metrics.jsonl", "metrics.csv", "summary.json"):
+        assert (tmp_path / f).is_file(), f
+    assert (tmp_path / "checkpoints").is_dir()
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("env", "algo", "num_seeds", "total_timesteps", "env_steps", "final_returns",
+                "final_return_mean", "steps_per_second", "compile_seconds", "wall_seconds", "device"):
+        assert key in on_disk, key
+    assert on_disk["env_steps"] == 256 and len(on_disk["final_returns"]) == 2
+    assert summary["algo"] == algo
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 * 2 and {r["seed"] for r in rows} == {0, 1}
+    for r in rows:
+        assert np.isfinite([r["actor_loss"], r["value_loss"], r["entropy"], r["grad_norm"]]).all()
+    csv_lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("seed,update,env_steps,episode_return") and len(csv_lines) == 9
+
+
+def _rows(path):
+    return [json.loads(x) for x in (Path(path) / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_vmapped_seeds_equal_seeds_run_one_by_one_and_runs_repeat(tmp_path):
+    base = ("env=matrix-table1", "updates_per_call=4", "total_timesteps=256")
+    train(tiny_config(*base, "num_seeds=3", "seed=5", tmp_path=tmp_path / "sweep"))
+    train(tiny_config(*base, "num_seeds=1", "seed=6", tmp_path=tmp_path / "one"))
+    train(tiny_config(*base, "num_seeds=1", "seed=6", tmp_path=tmp_path / "again"))
+    sweep = [r for r in _rows(tmp_path / "sweep") if r["seed"] == 6]
+    one, again = _rows(tmp_path / "one"), _rows(tmp_path / "again")
+    assert one == again
+    assert len(sweep) == len(one) == 4
+    for a, b in zip(sweep, one, strict=True):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+    other = [r for r in _rows(tmp_path / "sweep") if r["seed"] == 5]
+    assert [r["actor_loss"] for r in other] != [r["actor_loss"] for r in one]
+
+
+def test_second_call_does_not_recompile():
+    cfg = tiny_config("env=matrix-table1")
+    trainer = make_trainer(cfg)
+    learner, runner = trainer.init()
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, *a, **k: compiles.append(name) if "backend_compile" in name else None
+    )
+    learner, runner, _ = trainer.compile(learner, runner, 2)(learner, runner)
+    n_first = len(compiles)
+    learner, runner, m = trainer.compile(learner, runner, 2)(learner, runner)
+    jax.block_until_ready(m)
+    assert len(compiles) == n_first
+    assert int(learner.update[0]) == 4
+
+
+def test_non_finite_loss_stops_with_clear_message(tmp_path):
+    cfg = tiny_config("env=matrix-table1", "ppo.lr=1e38", "ppo.critic_lr=1e38", "ppo.max_grad_norm=1e30",
+                      "total_timesteps=2560", tmp_path=tmp_path)
+    with pytest.raises(NonFiniteLoss, match="non-finite loss at update"):
+        train(cfg)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["ppo.lrr=1"], "unknown config key 'ppo.lrr'"),
+        (["num_envs=abc"], "config key 'num_envs': expected int"),
+        (["num_envs=0"], "config key 'num_envs': must be positive"),
+        (["algo=qmix"], "config key 'algo': unknown algorithm"),
+        (["env=rware-huge-2ag"], "config key 'env': unknown env"),
+        (["num_envs=6", "ppo.rollout_len=5", "ppo.num_minibatches=4"], "ppo.num_minibatches"),
+        (["ppo.gamma=1.5"], "config key 'ppo.gamma'"),
+        (["total_timesteps=10"], "config key 'total_timesteps'"),
+        (["--config", "nope.yaml"], "config file 'nope.yaml' does not exist"),
+        (["resume=/nonexistent/run"], "config key 'resume'"),
+    ],
+)
+def test_config_errors_are_one_line_exit_2(args, needle, capsys):
+    opts = [a for a in args if a.startswith("--") or a.endswith(".yaml")]
+    rest = [a for a in args if a not in opts]
+    assert main(["train", *opts, *rest]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "Traceback" not in err[0]
+
+
+def test_sigterm_checkpoints_and_resume_equals_uninterrupted_run(tmp_path):
+    args = [*TINY, "env=matrix-table1", "total_timesteps=6400", "updates_per_call=1", "num_seeds=2"]
+    run = tmp_path / "interrupted"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "acjax.cli", "train", *args, f"run_dir={run}"],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (run / "metrics.jsonl").exists() and len(_rows(run)) >= 4:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert f"resume={run}" in err
+    stopped = max(r["update"] for r in _rows(run))
+    assert stopped < 100, "the run should have been interrupted before its end"
+    assert main(["train", f"resume={run}"]) == 0
+    full = tmp_path / "full"
+    assert main(["train", *args, f"run_dir={full}"]) == 0
+    resumed, uninterrupted = _rows(run), _rows(full)
+    assert len(resumed) == len(uninterrupted) == 200
+    assert resumed == uninterrupted

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-ALGOS = ("mappo", "ippo")
+ALGOS = ("mappo", "ippo", "acpo", "acpo_nochain")
 
 
 class ConfigError(ValueError):
@@ -50,7 +50,18 @@ class PPOConfig:
     value_clip: float = 0.0  # 0 = no value clipping
     value_norm: bool = True  # MAPPO's running normalization of value targets
     adv_norm: bool = True
+    adv_norm_per_agent: bool = False  # normalize advantages per agent instead of jointly
     adam_eps: float = 1e-5
+
+
+@dataclass(frozen=True)
+class ACPOConfig:
+    belief: str = "sample"  # sample | mode | none (ablation: empty prefix)
+    belief_mask: bool = False  # apply agent j's action mask to predictions of a_j
+    critic_view: str = "global"  # global | local
+    critic_prefix: str = "actual"  # actual | predicted
+    lambda_micro: float = 0.0  # 0 = gae_lambda ** (1/N)
+    aux_coef: float = -1.0  # -1 = auto: 0 with parameter sharing, 1 without
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class Config:
     progress: bool = True
     ppo: PPOConfig = field(default_factory=PPOConfig)
     net: NetConfig = field(default_factory=NetConfig)
+    acpo: ACPOConfig = field(default_factory=ACPOConfig)
 
     @property
     def batch_steps(self) -> int:
@@ -249,6 +261,11 @@ def validate(cfg: Config) -> None:
         "total_timesteps",
         f"{cfg.total_timesteps} is less than one update (num_envs * rollout_len = {cfg.batch_steps})",
     )
+    c = cfg.acpo
+    _check(c.belief in ("sample", "mode", "none"), "acpo.belief", f"expected sample, mode or none, got {c.belief!r}")
+    _check(c.critic_view in ("global", "local"), "acpo.critic_view", f"expected global or local, got {c.critic_view!r}")
+    _check(c.critic_prefix in ("actual", "predicted"), "acpo.critic_prefix", f"expected actual or predicted, got {c.critic_prefix!r}")
+    _check(0 <= c.lambda_micro <= 1, "acpo.lambda_micro", f"must lie in [0, 1], got {c.lambda_micro}")
     n = cfg.net
     for key in ("actor_hidden", "critic_hidden"):
         h = getattr(n, key)

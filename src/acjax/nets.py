@@ -53,15 +53,22 @@ class AgentNet:
         self.module, self.num_agents, self.share = module, num_agents, share
 
     def init(self, key: jax.Array, in_dim: int):
+        """Parameters (stacked on a leading agent axis without sharing). Call outside jit/vmap:
+        XLA:CPU can deadlock on batched QR (orthogonal init) with several host devices, so
+        each network is initialized by its own call of one compiled init."""
+        init = jax.jit(self.module.init)
         dummy = jnp.zeros((in_dim,), jnp.float32)
         if self.share:
-            return self.module.init(key, dummy)
-        keys = jax.random.split(key, self.num_agents)
-        return jax.vmap(self.module.init, in_axes=(0, None))(keys, dummy)
+            return init(key, dummy)
+        params = [init(k, dummy) for k in jax.random.split(key, self.num_agents)]
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *params)
 
-    def apply(self, params, x: jax.Array) -> jax.Array:
+    def apply(self, params, x: jax.Array, agent: int | None = None) -> jax.Array:
+        """x [..., N, D] -> [..., N, out]; with `agent`, x [..., D] is fed to that agent's net."""
         if self.share:
             return self.module.apply(params, x)
+        if agent is not None:
+            return self.module.apply(jax.tree.map(lambda p: p[agent], params), x)
         return jax.vmap(self.module.apply, in_axes=(0, -2), out_axes=-2)(params, x)
 
 

@@ -96,6 +96,7 @@ METRIC_NAMES = (
     "approx_kl",
     "clip_frac",
     "grad_norm",
+    "aux_loss",
 )
 
 
@@ -110,7 +111,7 @@ class Trainer:
         self.cfg = cfg
         self.env = EpisodeStats(AutoReset(make_env(cfg.env)))
         self.spec = self.env.spec
-        self.algo = algos.get(cfg.algo)
+        self.algo = algos.make(cfg, self.spec)
         self.actor, self.critic = make_nets(self.spec.num_agents, self.spec.num_actions, cfg.net)
         devices = devices if devices is not None else jax.local_devices()
         if cfg.devices:
@@ -146,24 +147,25 @@ class Trainer:
             lambda params: {k: k for k in params},
         )
 
-    def _init_one(self, key: jax.Array) -> tuple[Learner, Runner]:
-        k_actor, k_critic, k_env, k_learn = jax.random.split(key, 4)
+    def _init_params(self, key: jax.Array) -> Learner:
+        k_actor, k_critic, k_learn = jax.random.split(key, 3)
         spec = self.spec
-        env_keys = jax.random.split(k_env, self.cfg.num_envs)
-        env_state, ts = jax.vmap(self.env.reset)(env_keys)
-        actor_in = self.algo.actor_inputs(ts.obs[0])
-        critic_in = self.algo.critic_inputs(
-            self.algo.critic_view(ts.obs[0], ts.global_state[0]),
-            jnp.zeros((spec.num_agents,), jnp.int32),
-        )
+        obs = jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32)
+        actor_in = self.algo.actor_inputs(obs)
+        view = self.algo.critic_view(obs, jnp.zeros((spec.state_dim,), jnp.float32))
+        critic_in = self.algo.critic_inputs(view, jnp.zeros((spec.num_agents,), jnp.int32), actor_in)
         params = {
             "actor": self.actor.init(k_actor, actor_in.shape[-1]),
             "critic": self.critic.init(k_critic, critic_in.shape[-1]),
         }
-        learner = Learner(
+        return Learner(
             params, self.optimizer.init(params), ValueNorm.create(), k_learn, jnp.zeros((), jnp.int32)
         )
-        return learner, Runner(env_state, ts)
+
+    def _init_envs(self, key: jax.Array) -> Runner:
+        k_env = jax.random.fold_in(key, 1)
+        env_state, ts = jax.vmap(self.env.reset)(jax.random.split(k_env, self.cfg.num_envs))
+        return Runner(env_state, ts)
 
     def seed_keys(self) -> jax.Array:
         return jnp.stack([jax.random.PRNGKey(self.cfg.seed + s) for s in range(self.cfg.num_seeds)])
@@ -176,7 +178,10 @@ class Trainer:
     def init(self) -> tuple[Learner, Runner]:
         """Initial learner and runner for every seed: seed index s runs seed `cfg.seed + s`, so a
         vmapped sweep reproduces the runs of its seeds one by one."""
-        learner, runner = jax.jit(jax.vmap(self._init_one))(self.seed_keys())
+        keys = self.seed_keys()
+        learners = [self._init_params(k) for k in keys]  # not vmapped: see AgentNet.init
+        learner = jax.tree.map(lambda *xs: jnp.stack(xs), *learners)
+        runner = jax.jit(jax.vmap(self._init_envs))(keys)
         ls, rs = self.shardings(learner, runner)
         return jax.device_put(learner, ls), jax.device_put(runner, rs)
 
@@ -201,8 +206,8 @@ class Trainer:
         (env_state, ts), traj = jax.lax.scan(step, (env_state, runner.timestep), keys)
         return Runner(env_state, ts), traj
 
-    def _values(self, critic_params, view, actions):
-        return self.critic.apply(critic_params, self.algo.critic_inputs(view, actions))[..., 0]
+    def _values(self, critic_params, view, actions, actor_in):
+        return self.critic.apply(critic_params, self.algo.critic_inputs(view, actions, actor_in))[..., 0]
 
     def _loss(self, params, mb, vn_stats):
         algo, ppo = self.algo, self.cfg.ppo
@@ -214,7 +219,7 @@ class Trainer:
         pg = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - ppo.clip_eps, 1 + ppo.clip_eps) * adv))
         entropy = jnp.mean(dist.entropy())
         view = algo.critic_view(mb["obs"], mb["global_state"])
-        v = self._values(params["critic"], view, mb["action"])
+        v = self._values(params["critic"], view, mb["action"], mb["actor_in"])
         mean, std = vn_stats
         target = (mb["target"] - mean) / std if ppo.value_norm else mb["target"]
         err = v - target
@@ -225,13 +230,15 @@ class Trainer:
             vl = jnp.mean(optax.huber_loss(err, delta=ppo.huber_delta))
         else:
             vl = 0.5 * jnp.mean(err**2)
-        loss = pg - ppo.ent_coef * entropy + vl
+        aux_loss = algo.aux_loss(self.actor, params["actor"], mb)
+        loss = pg - ppo.ent_coef * entropy + vl + aux_loss
         aux = dict(
             actor_loss=pg,
             value_loss=vl,
             entropy=entropy,
             approx_kl=jnp.mean((ratio - 1) - log_ratio),
             clip_frac=jnp.mean(jnp.abs(ratio - 1) > ppo.clip_eps),
+            aux_loss=aux_loss,
         )
         return loss, aux
 
@@ -247,16 +254,17 @@ class Trainer:
         # values of every state and of the state after every step, denormalized
         mean, std = learner.value_norm.stats() if ppo.value_norm else (0.0, 1.0)
         view = algo.critic_view(traj.obs, traj.global_state)
-        old_v = self._values(params["critic"], view, traj.action)
+        old_v = self._values(params["critic"], view, traj.action, traj.actor_in)
         boot_in = algo.bootstrap_inputs(algo.critic_view(traj.final_obs, traj.final_global_state))
-        boot = self.critic.apply(params["critic"], boot_in)[..., 0]
+        boot = self.critic.apply(params["critic"], boot_in, algo.bootstrap_agent)[..., 0]
         adv, targets = algo.advantages(
-            traj.reward, old_v * std + mean, boot * std + mean, traj.terminated, traj.truncated, ppo
+            traj.reward, old_v * std + mean, boot * std + mean, traj.terminated, traj.truncated
         )
         value_norm = learner.value_norm.update(targets) if ppo.value_norm else learner.value_norm
-        if ppo.adv_norm:
-            m = jax.lax.pmean(jnp.mean(adv), AXIS)
-            s = jnp.sqrt(jax.lax.pmean(jnp.mean((adv - m) ** 2), AXIS))
+        if ppo.adv_norm:  # over the whole batch (all devices), jointly or per agent
+            axes = (0, 1) if ppo.adv_norm_per_agent else None
+            m = jax.lax.pmean(jnp.mean(adv, axis=axes), AXIS)
+            s = jnp.sqrt(jax.lax.pmean(jnp.mean((adv - m) ** 2, axis=axes), AXIS))
             adv = (adv - m) / (s + 1e-8)
         vn_stats = value_norm.stats()
 

@@ -1,14 +1,21 @@
-"""Algorithms: each module defines only what differs (acting, critic inputs, advantages)."""
+"""Algorithms: each class defines only what differs (acting, critic inputs, advantages)."""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 
-NAMES = ("mappo", "ippo")
+REGISTRY = {
+    "mappo": ("acjax.algos.mappo", "MAPPO"),
+    "ippo": ("acjax.algos.ippo", "IPPO"),
+    "acpo": ("acjax.algos.acpo", "ACPO"),
+    "acpo_nochain": ("acjax.algos.acpo", "ACPONoChain"),
+}
+NAMES = tuple(REGISTRY)
 
 
-def get(name: str) -> ModuleType:
-    if name not in NAMES:
-        raise ValueError(f"unknown algorithm {name!r}; expected one of {NAMES}")
-    return importlib.import_module(f"acjax.algos.{name}")
+def make(cfg, spec):
+    """The algorithm object named by cfg.algo for a world with this spec."""
+    if cfg.algo not in REGISTRY:
+        raise ValueError(f"unknown algorithm {cfg.algo!r}; expected one of {NAMES}")
+    module, cls = REGISTRY[cfg.algo]
+    return getattr(importlib.import_module(module), cls)(cfg, spec)

@@ -1,0 +1,100 @@
+"""Pictures of the warehouse port (numpy + PIL, no display needed).
+
+`render_rgb(env, state)` draws one warehouse in the original rware viewer's colours: goals dark
+grey, shelves slate blue, requested shelves teal, agents dark orange (red when carrying) with a
+black line towards their direction. `write_gif(env, states_or_frames, path)` writes an episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+_BACKGROUND = (255, 255, 255)
+_GRID = (0, 0, 0)
+_SHELF = (72, 61, 139)
+_SHELF_REQUESTED = (0, 128, 128)
+_AGENT = (255, 140, 0)
+_AGENT_LOADED = (255, 0, 0)
+_AGENT_DIRECTION = (0, 0, 0)
+_GOAL = (60, 60, 60)
+_SHELF_PADDING = 2
+# rware Direction values UP, DOWN, LEFT, RIGHT -> (dx, dy) in image coordinates
+_DIRECTION_STEP = {0: (0, -1), 1: (0, 1), 2: (-1, 0), 3: (1, 0)}
+
+
+def render_rgb(env: Any, state: Any, cell: int = 24) -> np.ndarray:
+    """One warehouse (an unbatched `RwareState`) as an RGB image [H, W, 3] uint8."""
+    lay = env.layout
+    agent_xy = np.asarray(state.agent_xy)
+    if agent_xy.ndim != 2:
+        raise ValueError(f"render_rgb draws one warehouse; got agent_xy of shape {agent_xy.shape}")
+    agent_dir = np.asarray(state.agent_dir)
+    carrying = np.asarray(state.carrying)
+    shelf_xy = np.asarray(state.shelf_xy)
+    requested = set(np.asarray(state.request_queue).tolist())
+    width, height = lay.width * cell + 1, lay.height * cell + 1
+    image = Image.new("RGB", (width, height), _BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    for gx, gy in lay.goals:
+        draw.rectangle([gx * cell, gy * cell, (gx + 1) * cell, (gy + 1) * cell], fill=_GOAL)
+    for k, (sx, sy) in enumerate(shelf_xy):
+        colour = _SHELF_REQUESTED if k in requested else _SHELF
+        p = _SHELF_PADDING
+        draw.rectangle(
+            [sx * cell + p + 1, sy * cell + p + 1, (sx + 1) * cell - p, (sy + 1) * cell - p],
+            fill=colour,
+        )
+    for x in range(lay.width + 1):
+        draw.line([(x * cell, 0), (x * cell, height - 1)], fill=_GRID)
+    for y in range(lay.height + 1):
+        draw.line([(0, y * cell), (width - 1, y * cell)], fill=_GRID)
+    radius = cell / 3
+    for (ax, ay), d, c in zip(agent_xy, agent_dir, carrying, strict=True):
+        cx, cy = (ax + 0.5) * cell, (ay + 0.5) * cell
+        colour = _AGENT_LOADED if c >= 0 else _AGENT
+        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour)
+        dx, dy = _DIRECTION_STEP[int(d)]
+        draw.line([(cx, cy), (cx + dx * radius, cy + dy * radius)], fill=_AGENT_DIRECTION,
+                  width=max(1, cell // 12))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _frames(env: Any, states_or_frames: Any, cell: int) -> list[np.ndarray]:
+    if isinstance(states_or_frames, np.ndarray) and states_or_frames.dtype == np.uint8:
+        return list(states_or_frames)  # [T, H, W, 3]
+    if isinstance(states_or_frames, Sequence) and not hasattr(states_or_frames, "agent_xy"):
+        items = list(states_or_frames)
+        if items and isinstance(items[0], np.ndarray) and items[0].dtype == np.uint8:
+            return items
+        return [render_rgb(env, s, cell) for s in items]
+    # a state with a leading time axis (for instance the states of a lax.scan)
+    length = np.asarray(states_or_frames.agent_xy).shape[0]
+    leaves = {f: np.asarray(getattr(states_or_frames, f)) for f in
+              ("agent_xy", "agent_dir", "carrying", "shelf_xy", "request_queue")}
+    return [render_rgb(env, _Slice({f: v[t] for f, v in leaves.items()}), cell)
+            for t in range(length)]
+
+
+class _Slice:
+    def __init__(self, fields: dict[str, np.ndarray]):
+        self.__dict__.update(fields)
+
+
+def write_gif(env: Any, states_or_frames: Any, path: str | Path, fps: int = 8,
+              cell: int = 24) -> Path:
+    """Write an episode as a GIF: a list of states, a state with a leading time axis, or
+    frames (a list of [H, W, 3] uint8 images or one [T, H, W, 3] array)."""
+    frames = _frames(env, states_or_frames, cell)
+    if not frames:
+        raise ValueError("write_gif needs at least one frame")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:],
+                   duration=max(1, round(1000 / fps)), loop=0)
+    return path

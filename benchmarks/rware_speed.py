@@ -88,8 +88,10 @@ def jumanji_program(size: str, n: int, batch: int, scan: int):
 def bench_jax(size: str, n: int, batch: int, scan: int, repeats: int) -> dict:
     """The port and Jumanji, timed in alternation (so that a change of machine load between
     them does not bias the ratio); median seconds per call of each."""
-    programs = {"port": port_program(size, n, batch, scan),
-                "jumanji": jumanji_program(size, n, batch, scan)}
+    programs = {
+        "port": port_program(size, n, batch, scan),
+        "jumanji": jumanji_program(size, n, batch, scan),
+    }
     states = {k: v[1] for k, v in programs.items()}
     times: dict[str, list[float]] = {k: [] for k in programs}
     for r in range(repeats):
@@ -113,8 +115,9 @@ def bench_original(size: str, n: int, steps: int) -> dict:
     from rware.warehouse import RewardType, Warehouse
 
     rows, cols = wr.SIZES[size]
-    env = Warehouse(cols, 8, rows, n, 0, 1, wr.request_queue_size(n, "normal"), None, 500,
-                    RewardType.INDIVIDUAL)
+    env = Warehouse(
+        cols, 8, rows, n, 0, 1, wr.request_queue_size(n, "normal"), None, 500, RewardType.INDIVIDUAL
+    )
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 5, size=(steps, n)).tolist()

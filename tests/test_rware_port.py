@@ -330,18 +330,20 @@ def check_resolution(n: int, agents, targets):
     env, resolve = jitted_resolve(n)
     grid = np.full(env.layout.height * env.layout.width, -1)
     grid[agents] = np.arange(n)
-    commit = np.asarray(resolve(jnp.asarray(agents), jnp.asarray(targets),
-                                jnp.asarray(grid[targets])))
+    commit = np.asarray(
+        resolve(jnp.asarray(agents), jnp.asarray(targets), jnp.asarray(grid[targets]))
+    )
     moved = commit & (targets != agents)
     expected = original_committed(agents, targets, (env.layout.height, env.layout.width))
-    np.testing.assert_array_equal(moved, expected, err_msg=f"{agents.tolist()} -> "
-                                  f"{targets.tolist()}")
+    np.testing.assert_array_equal(
+        moved, expected, err_msg=f"{agents.tolist()} -> {targets.tolist()}"
+    )
 
 
 # ------------------------------------------------------------------------------ tests
 @pytest.mark.parametrize(
-    "size,n,count", [("tiny", 2, 120), ("tiny", 4, 120), ("small", 6, 100), ("medium", 12, 80),
-                     ("tiny", 9, 80)]
+    "size,n,count",
+    [("tiny", 2, 120), ("tiny", 4, 120), ("small", 6, 100), ("medium", 12, 80), ("tiny", 9, 80)],
 )
 def test_random_states_match_original(size, n, count):
     p = run_random_states(size, n, count, seed=n)
@@ -439,8 +441,12 @@ def test_contest_for_one_empty_cell(n):
     spare = [(9, 10), (0, 10), (0, 0), (9, 0), (6, 0), (3, 0), (0, 5), (9, 5), (2, 7)]
     set_order_decided = 0
     for cx, cy in [(3, 4), (6, 5), (4, 9), (5, 9), (3, 9), (2, 0), (6, 9), (7, 3)]:
-        claims = [(cx - 1, cy, wr.DIR_RIGHT), (cx + 1, cy, wr.DIR_LEFT),
-                  (cx, cy - 1, wr.DIR_DOWN), (cx, cy + 1, wr.DIR_UP)]
+        claims = [
+            (cx - 1, cy, wr.DIR_RIGHT),
+            (cx + 1, cy, wr.DIR_LEFT),
+            (cx, cy - 1, wr.DIR_DOWN),
+            (cx, cy + 1, wr.DIR_UP),
+        ]
         claims = [c for c in claims if 0 <= c[0] < 10 and 0 <= c[1] < 11]
         busy = {(cx, cy)} | {c[:2] for c in claims}
         far = [(x, y, wr.DIR_UP) for x, y in spare if (x, y) not in busy]
@@ -456,8 +462,9 @@ def test_contest_for_one_empty_cell(n):
                     actions[slot] = wr.FORWARD
                 state = build_state(p.env, agents)
                 nxt, _ = p.transition(state, actions)
-                moved = np.flatnonzero(np.any(
-                    np.asarray(nxt.agent_xy) != np.asarray(state.agent_xy), axis=1))
+                moved = np.flatnonzero(
+                    np.any(np.asarray(nxt.agent_xy) != np.asarray(state.agent_xy), axis=1)
+                )
                 assert len(moved) == 1
                 if 2 * (k + 1) < n + 1 and moved[0] != min(order[:k]):
                     set_order_decided += 1
@@ -522,8 +529,12 @@ def test_delivery_while_another_waits():
     env = p.env
     g0, g1 = [tuple(g) for g in env.layout.goals]
     s0, s1, s2 = shelf_at(env, 1, 1), shelf_at(env, 2, 1), shelf_at(env, 1, 2)
-    agents = [(g0[0], g0[1] - 1, wr.DIR_DOWN), (g0[0], g0[1] - 2, wr.DIR_DOWN),
-              (g1[0], g1[1], wr.DIR_UP), (g1[0] + 1, g1[1], wr.DIR_LEFT)]
+    agents = [
+        (g0[0], g0[1] - 1, wr.DIR_DOWN),
+        (g0[0], g0[1] - 2, wr.DIR_DOWN),
+        (g1[0], g1[1], wr.DIR_UP),
+        (g1[0] + 1, g1[1], wr.DIR_LEFT),
+    ]
     queue = [s0, 5, 7, 9]
     state = build_state(env, agents, carrying={0: s0, 1: s1, 2: s2}, queue=queue)
     nxt, ts = p.transition(state, [wr.FORWARD, wr.FORWARD, wr.NOOP, wr.FORWARD])
@@ -583,8 +594,15 @@ def test_make_and_spec():
     assert wr.make("medium", 6, "hard").queue_size == 3
     assert wr.make("large", 1, "hard").queue_size == 0  # int(0.5), as rware registers it
     assert wr.make("tiny", 2, sensor_range=2).spec.obs_dim == 8 + 7 * 25
-    for bad in [("huge", 2), ("tiny", 0), ("tiny", 21), ("tiny", 2, "medium"),
-                ("tiny", 16, "easy"), ("tiny", 2, "normal", -1), ("tiny", 2.5)]:
+    for bad in [
+        ("huge", 2),
+        ("tiny", 0),
+        ("tiny", 21),
+        ("tiny", 2, "medium"),
+        ("tiny", 16, "easy"),
+        ("tiny", 2, "normal", -1),
+        ("tiny", 2.5),
+    ]:
         with pytest.raises(ValueError) as err:
             wr.make(*bad)
         assert "\n" not in str(err.value)
@@ -619,8 +637,9 @@ def test_truncation_after_500_steps_scan():
         s, ts = env.step(s, jax.random.randint(k, (2,), 0, 5))
         return s, (ts.truncated, ts.terminated)
 
-    _, (trunc, term) = jax.jit(lambda s: jax.lax.scan(body, s, jax.random.split(
-        jax.random.key(1), 500)))(state)
+    _, (trunc, term) = jax.jit(
+        lambda s: jax.lax.scan(body, s, jax.random.split(jax.random.key(1), 500))
+    )(state)
     assert not bool(jnp.any(term))
     assert np.flatnonzero(np.asarray(trunc)).tolist() == [499]
 
@@ -686,7 +705,8 @@ def test_render_and_gif(tmp_path):
         return s, s
 
     _, states = jax.jit(lambda s: jax.lax.scan(body, s, jax.random.split(jax.random.key(1), 6)))(
-        state)
+        state
+    )
     path = write_gif(env, states, tmp_path / "episode.gif")
     with Image.open(path) as gif:
         assert gif.n_frames == 6

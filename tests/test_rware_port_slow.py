@@ -15,9 +15,20 @@ from test_rware_port import (
 pytestmark = pytest.mark.slow
 
 TASKS = [
-    ("tiny", 2), ("tiny", 3), ("tiny", 4), ("tiny", 6), ("tiny", 8), ("tiny", 12),
-    ("small", 2), ("small", 4), ("small", 6), ("small", 8), ("small", 10),
-    ("medium", 4), ("medium", 8), ("medium", 12),
+    ("tiny", 2),
+    ("tiny", 3),
+    ("tiny", 4),
+    ("tiny", 6),
+    ("tiny", 8),
+    ("tiny", 12),
+    ("small", 2),
+    ("small", 4),
+    ("small", 6),
+    ("small", 8),
+    ("small", 10),
+    ("medium", 4),
+    ("medium", 8),
+    ("medium", 12),
 ]
 EPISODES = 2  # full 500-step episodes per task: 14 * 2 * 500 = 14,000 transitions
 RANDOM_STATES = 500  # per task: 7,000 transitions

@@ -21,14 +21,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("algo", ["mappo", "ippo"])
 def test_short_warehouse_run_writes_outputs(algo, tmp_path):
-    cfg = tiny_config(f"algo={algo}", "env=jumanji-rware-tiny-2ag", "num_seeds=2", tmp_path=tmp_path)
+    cfg = tiny_config(
+        f"algo={algo}", "env=jumanji-rware-tiny-2ag", "num_seeds=2", tmp_path=tmp_path
+    )
     summary = train(cfg)
     for f in ("config.yaml", "metrics.jsonl", "metrics.csv", "summary.json"):
         assert (tmp_path / f).is_file(), f
     assert (tmp_path / "checkpoints").is_dir()
     on_disk = json.loads((tmp_path / "summary.json").read_text())
-    for key in ("env", "algo", "num_seeds", "total_timesteps", "env_steps", "final_returns",
-                "final_return_mean", "steps_per_second", "compile_seconds", "wall_seconds", "device"):
+    for key in (
+        "env",
+        "algo",
+        "num_seeds",
+        "total_timesteps",
+        "env_steps",
+        "final_returns",
+        "final_return_mean",
+        "steps_per_second",
+        "compile_seconds",
+        "wall_seconds",
+        "device",
+    ):
         assert key in on_disk, key
     assert on_disk["env_steps"] == 256 and len(on_disk["final_returns"]) == 2
     assert summary["algo"] == algo
@@ -78,8 +91,14 @@ def test_second_call_does_not_recompile():
 
 
 def test_non_finite_loss_stops_with_clear_message(tmp_path):
-    cfg = tiny_config("env=matrix-table1", "ppo.lr=1e38", "ppo.critic_lr=1e38", "ppo.max_grad_norm=1e30",
-                      "total_timesteps=2560", tmp_path=tmp_path)
+    cfg = tiny_config(
+        "env=matrix-table1",
+        "ppo.lr=1e38",
+        "ppo.critic_lr=1e38",
+        "ppo.max_grad_norm=1e30",
+        "total_timesteps=2560",
+        tmp_path=tmp_path,
+    )
     with pytest.raises(NonFiniteLoss, match="non-finite loss at update"):
         train(cfg)
 
@@ -113,7 +132,10 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted_run(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     proc = subprocess.Popen(
         [sys.executable, "-m", "acjax.cli", "train", *args, f"run_dir={run}"],
-        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 120
     while time.time() < deadline:

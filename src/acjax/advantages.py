@@ -37,7 +37,9 @@ def gae(rewards, values, bootstrap_values, terminated, truncated, gamma, lam):
     return adv, adv + values
 
 
-def chained_gae(rewards, values, bootstrap_values, terminated, truncated, gamma_micro, lambda_micro):
+def chained_gae(
+    rewards, values, bootstrap_values, terminated, truncated, gamma_micro, lambda_micro
+):
     """ACPO's chained advantage (ACPO.md section 4; paper Appendix D) over T*N micro-steps.
 
     zeta_{t,i}   = gamma' V_{t,i+1} - V_{t,i}                            (i < N-1)

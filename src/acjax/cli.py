@@ -32,7 +32,9 @@ def resolve_config(config_path: str | None, overrides: list[str]):
         run_dir = Path(str(over["resume"]))
         saved = run_dir / "config.yaml"
         if not saved.is_file():
-            raise C.ConfigError(f"config key 'resume': no run folder with config.yaml at '{run_dir}'")
+            raise C.ConfigError(
+                f"config key 'resume': no run folder with config.yaml at '{run_dir}'"
+            )
         for key in over:
             if key not in RESUMABLE:
                 raise C.ConfigError(f"config key '{key}': cannot change when resuming a run")
@@ -68,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from acjax.train import NonFiniteLoss, train
 
-    print(f"acjax: {cfg.algo} on {cfg.env}, {cfg.num_seeds} seed(s), run folder {cfg.run_dir}", file=sys.stderr)
+    print(
+        f"acjax: {cfg.algo} on {cfg.env}, {cfg.num_seeds} seed(s), run folder {cfg.run_dir}",
+        file=sys.stderr,
+    )
     try:
         summary = train(cfg)
     except NonFiniteLoss as e:

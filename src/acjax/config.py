@@ -187,7 +187,9 @@ def load_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}")
+        raise ConfigError(
+            f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of keys")
     return data
@@ -246,30 +248,60 @@ def validate(cfg: Config) -> None:
     for key in ("lr", "critic_lr", "max_grad_norm", "adam_eps", "huber_delta"):
         _check(getattr(p, key) > 0, f"ppo.{key}", f"must be positive, got {getattr(p, key)}")
     for key in ("gamma", "gae_lambda"):
-        _check(0 <= getattr(p, key) <= 1, f"ppo.{key}", f"must lie in [0, 1], got {getattr(p, key)}")
+        _check(
+            0 <= getattr(p, key) <= 1, f"ppo.{key}", f"must lie in [0, 1], got {getattr(p, key)}"
+        )
     _check(0 < p.clip_eps < 1, "ppo.clip_eps", f"must lie in (0, 1), got {p.clip_eps}")
     _check(p.ent_coef >= 0, "ppo.ent_coef", f"must be >= 0, got {p.ent_coef}")
     _check(p.value_clip >= 0, "ppo.value_clip", f"must be >= 0, got {p.value_clip}")
-    _check(p.value_loss in ("huber", "mse"), "ppo.value_loss", f"expected huber or mse, got {p.value_loss!r}")
+    _check(
+        p.value_loss in ("huber", "mse"),
+        "ppo.value_loss",
+        f"expected huber or mse, got {p.value_loss!r}",
+    )
     _check(
         cfg.batch_steps % p.num_minibatches == 0,
         "ppo.num_minibatches",
-        f"num_envs * rollout_len = {cfg.batch_steps} does not split into {p.num_minibatches} minibatches",
+        f"num_envs * rollout_len = {cfg.batch_steps} does not split into "
+        f"{p.num_minibatches} minibatches",
     )
     _check(
         cfg.num_updates >= 1,
         "total_timesteps",
-        f"{cfg.total_timesteps} is less than one update (num_envs * rollout_len = {cfg.batch_steps})",
+        f"{cfg.total_timesteps} is less than one update "
+        f"(num_envs * rollout_len = {cfg.batch_steps})",
     )
     c = cfg.acpo
-    _check(c.belief in ("sample", "mode", "none"), "acpo.belief", f"expected sample, mode or none, got {c.belief!r}")
-    _check(c.critic_view in ("global", "local"), "acpo.critic_view", f"expected global or local, got {c.critic_view!r}")
-    _check(c.critic_prefix in ("actual", "predicted"), "acpo.critic_prefix", f"expected actual or predicted, got {c.critic_prefix!r}")
-    _check(0 <= c.lambda_micro <= 1, "acpo.lambda_micro", f"must lie in [0, 1], got {c.lambda_micro}")
+    _check(
+        c.belief in ("sample", "mode", "none"),
+        "acpo.belief",
+        f"expected sample, mode or none, got {c.belief!r}",
+    )
+    _check(
+        c.critic_view in ("global", "local"),
+        "acpo.critic_view",
+        f"expected global or local, got {c.critic_view!r}",
+    )
+    _check(
+        c.critic_prefix in ("actual", "predicted"),
+        "acpo.critic_prefix",
+        f"expected actual or predicted, got {c.critic_prefix!r}",
+    )
+    _check(
+        0 <= c.lambda_micro <= 1, "acpo.lambda_micro", f"must lie in [0, 1], got {c.lambda_micro}"
+    )
     n = cfg.net
     for key in ("actor_hidden", "critic_hidden"):
         h = getattr(n, key)
-        _check(len(h) > 0 and all(x > 0 for x in h), f"net.{key}", f"needs positive sizes, got {list(h)}")
+        _check(
+            len(h) > 0 and all(x > 0 for x in h),
+            f"net.{key}",
+            f"needs positive sizes, got {list(h)}",
+        )
     from acjax.nets import ACTIVATIONS
 
-    _check(n.activation in ACTIVATIONS, "net.activation", f"expected one of {sorted(ACTIVATIONS)}, got {n.activation!r}")
+    _check(
+        n.activation in ACTIVATIONS,
+        "net.activation",
+        f"expected one of {sorted(ACTIVATIONS)}, got {n.activation!r}",
+    )

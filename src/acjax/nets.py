@@ -83,4 +83,6 @@ def make_nets(num_agents: int, num_actions: int, net_cfg) -> tuple[AgentNet, Age
 
 def agent_ids(num_agents: int, batch_shape: tuple[int, ...] = ()) -> jax.Array:
     """One-hot agent ids broadcast to batch_shape + [N, N]."""
-    return jnp.broadcast_to(jnp.eye(num_agents, dtype=jnp.float32), (*batch_shape, num_agents, num_agents))
+    return jnp.broadcast_to(
+        jnp.eye(num_agents, dtype=jnp.float32), (*batch_shape, num_agents, num_agents)
+    )

@@ -118,7 +118,9 @@ class Trainer:
             if cfg.devices > len(devices):
                 raise ValueError(f"devices={cfg.devices} but only {len(devices)} are available")
             if cfg.num_envs % cfg.devices:
-                raise ValueError(f"num_envs={cfg.num_envs} does not split over devices={cfg.devices}")
+                raise ValueError(
+                    f"num_envs={cfg.num_envs} does not split over devices={cfg.devices}"
+                )
             n_dev = cfg.devices
         else:
             n_dev = _largest_divisor(cfg.num_envs, len(devices))
@@ -153,13 +155,19 @@ class Trainer:
         obs = jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32)
         actor_in = self.algo.actor_inputs(obs)
         view = self.algo.critic_view(obs, jnp.zeros((spec.state_dim,), jnp.float32))
-        critic_in = self.algo.critic_inputs(view, jnp.zeros((spec.num_agents,), jnp.int32), actor_in)
+        critic_in = self.algo.critic_inputs(
+            view, jnp.zeros((spec.num_agents,), jnp.int32), actor_in
+        )
         params = {
             "actor": self.actor.init(k_actor, actor_in.shape[-1]),
             "critic": self.critic.init(k_critic, critic_in.shape[-1]),
         }
         return Learner(
-            params, self.optimizer.init(params), ValueNorm.create(), k_learn, jnp.zeros((), jnp.int32)
+            params,
+            self.optimizer.init(params),
+            ValueNorm.create(),
+            k_learn,
+            jnp.zeros((), jnp.int32),
         )
 
     def _init_envs(self, key: jax.Array) -> Runner:
@@ -189,16 +197,27 @@ class Trainer:
     def _rollout(self, params, runner: Runner, key: jax.Array):
         env, algo, actor = self.env, self.algo, self.actor
         k_reset, k_steps = jax.random.split(key)
-        env_state = jax.vmap(env.refresh)(runner.env_state, jax.random.split(k_reset, self.local_envs))
+        env_state = jax.vmap(env.refresh)(
+            runner.env_state, jax.random.split(k_reset, self.local_envs)
+        )
 
         def step(carry, k):
             env_state, ts = carry
             actions, logp, actor_in = algo.act(actor, params["actor"], ts.obs, ts.action_mask, k)
             env_state, nts = jax.vmap(env.step)(env_state, actions)
             tr = Transition(
-                actor_in, ts.action_mask, actions, logp, ts.obs, ts.global_state,
-                nts.final_obs, nts.final_global_state, nts.reward, nts.terminated,
-                nts.truncated, env_state.returned_return,
+                actor_in,
+                ts.action_mask,
+                actions,
+                logp,
+                ts.obs,
+                ts.global_state,
+                nts.final_obs,
+                nts.final_global_state,
+                nts.reward,
+                nts.terminated,
+                nts.truncated,
+                env_state.returned_return,
             )
             return (env_state, nts), tr
 
@@ -207,7 +226,9 @@ class Trainer:
         return Runner(env_state, ts), traj
 
     def _values(self, critic_params, view, actions, actor_in):
-        return self.critic.apply(critic_params, self.algo.critic_inputs(view, actions, actor_in))[..., 0]
+        return self.critic.apply(critic_params, self.algo.critic_inputs(view, actions, actor_in))[
+            ..., 0
+        ]
 
     def _loss(self, params, mb, vn_stats):
         algo, ppo = self.algo, self.cfg.ppo
@@ -216,7 +237,9 @@ class Trainer:
         log_ratio = logp - mb["logp"]
         ratio = jnp.exp(log_ratio)
         adv = mb["adv"]
-        pg = -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - ppo.clip_eps, 1 + ppo.clip_eps) * adv))
+        pg = -jnp.mean(
+            jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - ppo.clip_eps, 1 + ppo.clip_eps) * adv)
+        )
         entropy = jnp.mean(dist.entropy())
         view = algo.critic_view(mb["obs"], mb["global_state"])
         v = self._values(params["critic"], view, mb["action"], mb["actor_in"])
@@ -243,7 +266,7 @@ class Trainer:
         return loss, aux
 
     def _update(self, learner: Learner, runner: Runner):
-        cfg, ppo, algo = self.cfg, self.cfg.ppo, self.algo
+        ppo, algo = self.cfg.ppo, self.algo
         dev = jax.lax.axis_index(AXIS)
         key, k_roll, k_shuffle = jax.random.split(learner.key, 3)
         k_roll = jax.random.fold_in(k_roll, dev)
@@ -269,8 +292,15 @@ class Trainer:
         vn_stats = value_norm.stats()
 
         batch = dict(
-            actor_in=traj.actor_in, mask=traj.mask, action=traj.action, logp=traj.logp,
-            obs=traj.obs, global_state=traj.global_state, adv=adv, target=targets, old_v=old_v,
+            actor_in=traj.actor_in,
+            mask=traj.mask,
+            action=traj.action,
+            logp=traj.logp,
+            obs=traj.obs,
+            global_state=traj.global_state,
+            adv=adv,
+            target=targets,
+            old_v=old_v,
         )
         n_samples = ppo.rollout_len * self.local_envs
         batch = jax.tree.map(lambda x: x.reshape(n_samples, *x.shape[2:]), batch)
@@ -298,7 +328,9 @@ class Trainer:
         ret_sum = jax.lax.psum(jnp.sum(jnp.where(done, traj.episode_return, 0.0)), AXIS)
         metrics = {k: jax.lax.pmean(jnp.mean(v), AXIS) for k, v in aux.items()}
         metrics["episodes"] = episodes.astype(jnp.float32)
-        metrics["episode_return"] = jnp.where(episodes > 0, ret_sum / jnp.maximum(episodes, 1), jnp.nan)
+        metrics["episode_return"] = jnp.where(
+            episodes > 0, ret_sum / jnp.maximum(episodes, 1), jnp.nan
+        )
         learner = Learner(params, opt_state, value_norm, key, learner.update + 1)
         return learner, runner, metrics
 
@@ -382,7 +414,9 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-def _final_returns(rows: list[dict], seeds: list[int], last_frac: float = 0.1) -> list[float | None]:
+def _final_returns(
+    rows: list[dict], seeds: list[int], last_frac: float = 0.1
+) -> list[float | None]:
     """Per seed: mean episode return over the last 10% of the updates that finished episodes."""
     out = []
     for s in seeds:
@@ -430,7 +464,9 @@ def train(cfg: Config) -> dict:
     writer.truncate(start)
 
     steps_per_update = trainer.steps_per_update
-    progress = Progress(trainer.num_updates * steps_per_update, start * steps_per_update, cfg.progress)
+    progress = Progress(
+        trainer.num_updates * steps_per_update, start * steps_per_update, cfg.progress
+    )
     compile_s, run_s, saved_at, update = 0.0, 0.0, time.perf_counter(), start
     status = "finished"
     with _StopFlag() as stop:
@@ -464,7 +500,9 @@ def train(cfg: Config) -> dict:
             writer.write(rows)
             rets = [r["episode_return"] for r in rows[-cfg.num_seeds :]]
             rets = [x for x in rets if np.isfinite(x)]
-            progress.update(update * steps_per_update, float(np.mean(rets)) if rets else None, run_s)
+            progress.update(
+                update * steps_per_update, float(np.mean(rets)) if rets else None, run_s
+            )
             done = update >= trainer.num_updates
             if done or stop.requested or time.perf_counter() - saved_at > cfg.checkpoint_interval_s:
                 ckpt.save(update, (learner, runner))

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 
 from acjax import advantages as adv_lib
 from acjax.algos.mappo import MAPPO
-from acjax.nets import agent_ids, masked_categorical
+from acjax.belief import belief_chain, policy_inputs, split_inputs
+from acjax.nets import agent_ids
 
 
 class ACPO(MAPPO):
@@ -31,53 +32,21 @@ class ACPO(MAPPO):
         self.aux_coef = aux if aux >= 0 else (0.0 if cfg.net.share_params else 1.0)
 
     # --- 1. acting: the belief chain -------------------------------------------------------
-    def _policy_inputs(self, obs, ids, prefix):
-        """(o_i, one-hot id, prefix one-hots in N-1 slots) -> [..., N, O + N + (N-1)A]."""
-        flat = prefix.reshape(*prefix.shape[:-2], -1)
-        return jnp.concatenate([obs, ids, flat], axis=-1)
-
     def actor_inputs(self, obs):
         """Own id and an empty prefix (the shape of every policy input)."""
         prefix = jnp.zeros((*obs.shape[:-1], self.n - 1, self.a), obs.dtype)
-        return self._policy_inputs(obs, agent_ids(self.n, obs.shape[:-2]), prefix)
+        return policy_inputs(obs, agent_ids(self.n, obs.shape[:-2]), prefix)
 
     def act(self, actor, params, obs, mask, key):
-        """Scan over micro-steps j: every agent i queries its network with id=j and its own
-        predicted prefix; agent j samples its action (masked), agents i > j store a prediction
-        of a_j in slot j (unmasked unless `acpo.belief_mask`)."""
-        n, a, batch = self.n, self.a, obs.shape[:-2]
-        agents = jnp.arange(n)
-        slots = jnp.arange(n - 1)
-
-        def step(carry, inp):
-            prefix, actions, logp, x_own = carry
-            j, k = inp
-            k_own, k_pred = jax.random.split(k)
-            ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n, n))
-            x = self._policy_inputs(obs, ids, prefix)
-            logits = actor.apply(params, x)  # [..., N, A]: agent i's network on id = j
-            own = masked_categorical(logits, mask)
-            a_own = own.sample(seed=k_own)
-            is_j = agents == j
-            actions = jnp.where(is_j, a_own, actions)
-            logp = jnp.where(is_j, own.log_prob(a_own), logp)
-            x_own = jnp.where(is_j[:, None], x, x_own)
-            if self.acpo.belief != "none":
-                pred_mask = mask[..., j, None, :] if self.acpo.belief_mask else None
-                pred = masked_categorical(logits, pred_mask)
-                a_pred = pred.sample(seed=k_pred) if self.acpo.belief == "sample" else pred.mode()
-                write = (agents[:, None] > j) & (slots[None, :] == j)  # [N, N-1]
-                onehot = jax.nn.one_hot(a_pred, a)[..., :, None, :]
-                prefix = jnp.where(write[..., None], onehot, prefix)
-            return (prefix, actions, logp, x_own), None
-
-        prefix = jnp.zeros((*batch, n, n - 1, a), obs.dtype)
-        x0 = self.actor_inputs(obs)
-        init = (prefix, jnp.zeros((*batch, n), jnp.int32), jnp.zeros((*batch, n)), x0)
-        (_, actions, logp, x_own), _ = jax.lax.scan(
-            step, init, (jnp.arange(n), jax.random.split(key, n))
+        return belief_chain(
+            lambda x: actor.apply(params, x),
+            obs,
+            mask,
+            key,
+            self.a,
+            self.acpo.belief,
+            self.acpo.belief_mask,
         )
-        return actions, logp, x_own
 
     def aux_loss(self, actor, params, batch):
         """Without sharing (ACPO.md section 2): cross-entropy between agent i's prediction
@@ -85,16 +54,14 @@ class ACPO(MAPPO):
         if self.aux_coef == 0 or self.n == 1:
             return jnp.zeros(())
         n, a = self.n, self.a
-        x = batch["actor_in"]  # [B, N(i), D]
-        obs_dim = x.shape[-1] - n - (n - 1) * a
-        obs = x[..., :obs_dim]
-        prefix = x[..., obs_dim + n :].reshape(*x.shape[:-1], n - 1, a)
+        obs, _, prefix = split_inputs(batch["actor_in"], n, a)  # [B, N(i), ...]
+        obs_dim = obs.shape[-1]
         j = jnp.arange(n)
         keep = jnp.arange(n - 1)[None, :] < j[:, None]  # [N(j), N-1]: slots before j
         pre_j = prefix[..., None, :, :, :] * keep[:, None, :, None]  # [B, N(j), N(i), N-1, A]
         obs_j = jnp.broadcast_to(obs[..., None, :, :], (*pre_j.shape[:-2], obs_dim))
         ids = jnp.broadcast_to(jax.nn.one_hot(j, n)[:, None, :], (*pre_j.shape[:-2], n))
-        logits = actor.apply(params, self._policy_inputs(obs_j, ids, pre_j))  # [B, N(j), N(i), A]
+        logits = actor.apply(params, policy_inputs(obs_j, ids, pre_j))  # [B, N(j), N(i), A]
         logp = jax.nn.log_softmax(logits)
         target = batch["action"][..., :, None]  # a_j: [B, N(j), 1]
         ce = -jnp.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
@@ -111,12 +78,12 @@ class ACPO(MAPPO):
         """V(x, id=i, a_{<i}): actual actions of agents 0..i-1 (or the predicted prefix)."""
         n, a = self.n, self.a
         if self.acpo.critic_prefix == "predicted":
-            prefix = actor_in[..., -(n - 1) * a :].reshape(*actor_in.shape[:-1], n - 1, a)
+            prefix = split_inputs(actor_in, n, a)[2]
         else:
             onehot = jax.nn.one_hot(actions[..., : n - 1], a)  # [..., N-1, A]
             lower = jnp.arange(n - 1)[None, :] < jnp.arange(n)[:, None]  # [N(i), N-1]: j < i
             prefix = onehot[..., None, :, :] * lower[..., None]
-        return self._policy_inputs(view, agent_ids(n, view.shape[:-2]), prefix)
+        return policy_inputs(view, agent_ids(n, view.shape[:-2]), prefix)
 
     bootstrap_agent = 0  # B_t is agent 0's value of the next state (per agent w/o sharing)
 
@@ -132,7 +99,9 @@ class ACPO(MAPPO):
         ppo = self.cfg.ppo
         gamma_m = ppo.gamma ** (1.0 / self.n)
         lambda_m = self.acpo.lambda_micro or ppo.gae_lambda ** (1.0 / self.n)
-        return adv_lib.chained_gae(rewards, values, bootstrap, terminated, truncated, gamma_m, lambda_m)
+        return adv_lib.chained_gae(
+            rewards, values, bootstrap, terminated, truncated, gamma_m, lambda_m
+        )
 
 
 class ACPONoChain(ACPO):

@@ -40,7 +40,9 @@ class MAPPO:
     # --- critic --------------------------------------------------------------------------
     def critic_view(self, obs: jax.Array, global_state: jax.Array) -> jax.Array:
         """What the critic sees of a state, per agent: the global state [..., N, S]."""
-        return jnp.broadcast_to(global_state[..., None, :], (*obs.shape[:-1], global_state.shape[-1]))
+        return jnp.broadcast_to(
+            global_state[..., None, :], (*obs.shape[:-1], global_state.shape[-1])
+        )
 
     def critic_inputs(self, view: jax.Array, actions: jax.Array, actor_in: jax.Array) -> jax.Array:
         """V(x, id=i) for every agent i: [..., N, D + N]."""
@@ -59,7 +61,12 @@ class MAPPO:
         t, e, n = values.shape
         rep = lambda x: jnp.broadcast_to(x[..., None], (t, e, n)).reshape(t, e * n)
         adv, targets = adv_lib.gae(
-            rep(rewards), values.reshape(t, e * n), bootstrap.reshape(t, e * n),
-            rep(terminated), rep(truncated), ppo.gamma, ppo.gae_lambda,
+            rep(rewards),
+            values.reshape(t, e * n),
+            bootstrap.reshape(t, e * n),
+            rep(terminated),
+            rep(truncated),
+            ppo.gamma,
+            ppo.gae_lambda,
         )
         return adv.reshape(t, e, n), targets.reshape(t, e, n)

@@ -59,8 +59,11 @@ def render_rgb(env: Any, state: Any, cell: int = 24) -> np.ndarray:
         colour = _AGENT_LOADED if c >= 0 else _AGENT
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour)
         dx, dy = _DIRECTION_STEP[int(d)]
-        draw.line([(cx, cy), (cx + dx * radius, cy + dy * radius)], fill=_AGENT_DIRECTION,
-                  width=max(1, cell // 12))
+        draw.line(
+            [(cx, cy), (cx + dx * radius, cy + dy * radius)],
+            fill=_AGENT_DIRECTION,
+            width=max(1, cell // 12),
+        )
     return np.asarray(image, dtype=np.uint8)
 
 
@@ -74,10 +77,13 @@ def _frames(env: Any, states_or_frames: Any, cell: int) -> list[np.ndarray]:
         return [render_rgb(env, s, cell) for s in items]
     # a state with a leading time axis (for instance the states of a lax.scan)
     length = np.asarray(states_or_frames.agent_xy).shape[0]
-    leaves = {f: np.asarray(getattr(states_or_frames, f)) for f in
-              ("agent_xy", "agent_dir", "carrying", "shelf_xy", "request_queue")}
-    return [render_rgb(env, _Slice({f: v[t] for f, v in leaves.items()}), cell)
-            for t in range(length)]
+    leaves = {
+        f: np.asarray(getattr(states_or_frames, f))
+        for f in ("agent_xy", "agent_dir", "carrying", "shelf_xy", "request_queue")
+    }
+    return [
+        render_rgb(env, _Slice({f: v[t] for f, v in leaves.items()}), cell) for t in range(length)
+    ]
 
 
 class _Slice:
@@ -85,8 +91,9 @@ class _Slice:
         self.__dict__.update(fields)
 
 
-def write_gif(env: Any, states_or_frames: Any, path: str | Path, fps: int = 8,
-              cell: int = 24) -> Path:
+def write_gif(
+    env: Any, states_or_frames: Any, path: str | Path, fps: int = 8, cell: int = 24
+) -> Path:
     """Write an episode as a GIF: a list of states, a state with a leading time axis, or
     frames (a list of [H, W, 3] uint8 images or one [T, H, W, 3] array)."""
     frames = _frames(env, states_or_frames, cell)
@@ -95,6 +102,7 @@ def write_gif(env: Any, states_or_frames: Any, path: str | Path, fps: int = 8,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:],
-                   duration=max(1, round(1000 / fps)), loop=0)
+    images[0].save(
+        path, save_all=True, append_images=images[1:], duration=max(1, round(1000 / fps)), loop=0
+    )
     return path

@@ -139,9 +139,7 @@ def _probe_order(h: int, size: int) -> list[int]:
 def _cell_probe_tables(height: int, width: int) -> tuple[np.ndarray, ...]:
     """[H * W, size] probe orders of the Python tuple (x, y) of every cell, per table size."""
     hashes = [hash((x, y)) for y in range(height) for x in range(width)]
-    return tuple(
-        np.array([_probe_order(h, size) for h in hashes], np.int32) for size in _SET_SIZES
-    )
+    return tuple(np.array([_probe_order(h, size) for h in hashes], np.int32) for size in _SET_SIZES)
 
 
 class RwareState(NamedTuple):
@@ -265,8 +263,9 @@ class RwareEnv:
         moved = commit & (act == FORWARD)
 
         # 3. moves, turns, loads (in agent order; they do not interact within a step)
-        new_xy = jnp.where(moved[:, None], jnp.stack([tcell % lay.width, tcell // lay.width], 1),
-                           state.agent_xy)
+        new_xy = jnp.where(
+            moved[:, None], jnp.stack([tcell % lay.width, tcell // lay.width], 1), state.agent_xy
+        )
         turn_r = jnp.asarray(_TURN_RIGHT)[d]
         turn_l = jnp.asarray(_TURN_LEFT)[d]
         new_dir = jnp.where(act == RIGHT, turn_r, jnp.where(act == LEFT, turn_l, d))
@@ -326,8 +325,8 @@ class RwareEnv:
         ph, pw = lay.height + 2 * r, lay.width + 2 * r
         agents = jnp.full((ph, pw), -1, jnp.int32).at[y + r, x + r].set(jnp.arange(n))
         sx, sy = state.shelf_xy[:, 0], state.shelf_xy[:, 1]
-        shelves = jnp.full((ph, pw), -1, jnp.int32).at[sy + r, sx + r].set(
-            jnp.arange(lay.num_shelves)
+        shelves = (
+            jnp.full((ph, pw), -1, jnp.int32).at[sy + r, sx + r].set(jnp.arange(lay.num_shelves))
         )
         requested = jnp.zeros((lay.num_shelves,), bool).at[state.request_queue].set(True)
         wy = y[:, None] + r + jnp.asarray(self._win_dy)[None]
@@ -338,8 +337,12 @@ class RwareEnv:
         has_shelf = ws >= 0
         req = has_shelf & requested[jnp.maximum(ws, 0)]
         cells = jnp.concatenate(
-            [has_agent[..., None], jax.nn.one_hot(wdir, 4, dtype=bool), has_shelf[..., None],
-             req[..., None]],
+            [
+                has_agent[..., None],
+                jax.nn.one_hot(wdir, 4, dtype=bool),
+                has_shelf[..., None],
+                req[..., None],
+            ],
             axis=-1,
         ).astype(jnp.float32)
         highways = jnp.asarray(lay.highways)
@@ -481,8 +484,9 @@ class RwareEnv:
             first = jnp.argmax(free, axis=1)
             width = probe.shape[1]
             s = jnp.sum(jnp.where(jnp.arange(width)[None] == first[:, None], probe, 0), axis=1)
-            table = table | jnp.where(mask, jnp.left_shift(jnp.uint32(1), s.astype(jnp.uint32)),
-                                      jnp.uint32(0))
+            table = table | jnp.where(
+                mask, jnp.left_shift(jnp.uint32(1), s.astype(jnp.uint32)), jnp.uint32(0)
+            )
             return table, s
 
         table = jnp.zeros(seq_cell.shape[:1], jnp.uint32)

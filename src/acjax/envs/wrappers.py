@@ -77,7 +77,7 @@ class EpisodeStatsState(NamedTuple):
 
 
 class EpisodeStats:
-    """Tracks the team return and length of each episode; `returned_*` hold the last finished one."""
+    """Team return and length of each episode; `returned_*` hold the last finished one."""
 
     def __init__(self, env: Any):
         self.env = env

@@ -1,0 +1,101 @@
+"""ACPO: belief chain properties and short training runs of acpo / acpo_nochain."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from acjax.belief import belief_chain, split_inputs
+from acjax.nets import MLP
+from acjax.train import train
+
+A = 5
+
+
+def random_policy(n, seed=0):
+    net = MLP((32,), A, 1.0)
+    d = 3 + n + (n - 1) * A
+    params = net.init(jax.random.PRNGKey(seed), jnp.zeros((d,)))
+    return lambda x: 3.0 * net.apply(params, x)
+
+
+def random_mask(key, shape):
+    mask = jax.random.bernoulli(key, 0.5, shape)
+    return mask.at[..., 0].set(mask[..., 0] | ~mask.any(-1))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 12])
+def test_belief_chain_shapes_and_empty_prefix_of_agent_zero(n):
+    obs = jax.random.normal(jax.random.PRNGKey(1), (7, n, 3))
+    mask = jnp.ones((7, n, A), bool)
+    actions, logp, x = jax.jit(lambda o, m, k: belief_chain(random_policy(n), o, m, k, A))(
+        obs, mask, jax.random.PRNGKey(2)
+    )
+    assert (
+        actions.shape == (7, n) and logp.shape == (7, n) and x.shape == (7, n, 3 + n + (n - 1) * A)
+    )
+    o, ids, prefix = split_inputs(x, n, A)
+    np.testing.assert_array_equal(o, obs)
+    np.testing.assert_array_equal(ids, np.broadcast_to(np.eye(n), (7, n, n)))
+    np.testing.assert_array_equal(prefix[:, 0], 0.0)  # agent 0 predicts nobody
+    for i in range(n):  # agent i fills exactly slots 0..i-1, each one-hot
+        np.testing.assert_array_equal(prefix[:, i, :i].sum(-1), 1.0)
+        np.testing.assert_array_equal(prefix[:, i, i:], 0.0)
+    assert np.all(np.asarray(logp) <= 0)
+
+
+def test_agent_depends_only_on_its_own_observation_and_key():
+    n = 4
+    fn = jax.jit(lambda o, m, k: belief_chain(random_policy(n), o, m, k, A))
+    obs = jax.random.normal(jax.random.PRNGKey(3), (64, n, 3))
+    mask = jnp.ones((64, n, A), bool)
+    key = jax.random.PRNGKey(4)
+    a1, lp1, x1 = fn(obs, mask, key)
+    for i in range(n):
+        other = obs.at[:, [j for j in range(n) if j != i]].add(5.0)
+        a2, lp2, x2 = fn(other, mask, key)
+        np.testing.assert_array_equal(a1[:, i], a2[:, i])
+        np.testing.assert_allclose(lp1[:, i], lp2[:, i], rtol=1e-6)
+        np.testing.assert_array_equal(x1[:, i, 3:], x2[:, i, 3:])  # same predicted prefix
+    # the prefix is predicted: it is not the earlier agents' actual actions in general
+    _, _, prefix = split_inputs(x1, n, A)
+    actual = jax.nn.one_hot(a1[:, 0], A)
+    assert not np.array_equal(np.asarray(prefix[:, 1, 0]), np.asarray(actual))
+
+
+@pytest.mark.parametrize("mode", ["sample", "mode", "none"])
+def test_masked_actions_never_taken(mode):
+    n = 3
+    fn = jax.jit(lambda o, m, k: belief_chain(random_policy(n), o, m, k, A, mode))
+    obs = jax.random.normal(jax.random.PRNGKey(5), (512, n, 3))
+    mask = random_mask(jax.random.PRNGKey(6), (512, n, A))
+    actions, _, x = fn(obs, mask, jax.random.PRNGKey(7))
+    taken = np.take_along_axis(np.asarray(mask), np.asarray(actions)[..., None], -1)
+    assert taken.all()
+    prefix = np.asarray(split_inputs(x, n, A)[2])
+    if mode == "none":
+        assert (prefix == 0).all()
+    else:
+        assert prefix[:, 2, :2].sum() == 2 * 512
+
+
+@pytest.mark.parametrize("algo", ["acpo", "acpo_nochain"])
+@pytest.mark.parametrize("share", ["true", "false"])
+def test_short_acpo_runs(algo, share, tmp_path):
+    cfg = tiny_config(
+        f"algo={algo}", f"net.share_params={share}", "env=jumanji-rware-tiny-4ag", tmp_path=tmp_path
+    )
+    summary = train(cfg)
+    assert summary["algo"] == algo and summary["env_steps"] == 256
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 4
+    for r in rows:
+        assert np.isfinite([r["actor_loss"], r["value_loss"], r["grad_norm"], r["aux_loss"]]).all()
+    aux = [r["aux_loss"] for r in rows]
+    if algo == "acpo" and share == "false":
+        assert min(aux) > 0  # the prediction loss trains unshared networks
+    elif share == "true":
+        assert max(aux) == 0

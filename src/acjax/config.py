@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-ALGOS = ("mappo", "ippo", "acpo", "acpo_nochain")
+ALGOS = ("mappo", "ippo", "acpo", "acpo_nochain", "happo")
 
 
 class ConfigError(ValueError):
@@ -29,7 +29,7 @@ class NetConfig:
     critic_hidden: tuple[int, ...] = (128, 128)
     activation: str = "relu"
     layer_norm: bool = False
-    share_params: bool = True
+    share_params: bool = True  # algo=happo: always false (see _resolve)
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,9 @@ def load_yaml(path: str | Path) -> dict:
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of keys")
+    base = data.pop("base", None)
+    if base is not None:  # `base: other.yaml` (relative to this file) supplies defaults
+        data = _merge(load_yaml(p.parent / str(base)), data)
     return data
 
 
@@ -203,7 +206,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Config from a YAML file (default: the embedded default) and `key=value` overrides."""
     data = load_yaml(path or default_config_path())
     data = _merge(data, parse_overrides(overrides or []))
-    cfg = _build(Config, data)
+    cfg = _resolve(_build(Config, data))
     validate(cfg)
     return cfg
 
@@ -219,8 +222,16 @@ def to_dict(cfg: Config) -> dict:
     return conv(dataclasses.asdict(cfg))
 
 
+def _resolve(cfg: Config) -> Config:
+    """Settings an algorithm fixes. HAPPO (HARL) has no parameter sharing: algo=happo always runs
+    with net.share_params=false, whatever was set, and the resolved config records it."""
+    if cfg.algo == "happo" and cfg.net.share_params:
+        cfg = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, share_params=False))
+    return cfg
+
+
 def from_dict(data: dict) -> Config:
-    cfg = _build(Config, data)
+    cfg = _resolve(_build(Config, data))
     validate(cfg)
     return cfg
 

@@ -50,12 +50,18 @@ def run(algo: str, overrides: list[str]) -> dict:
     learner, runner = trainer.init()
     t0 = time.perf_counter()
     for k in trainer.chunk_sizes():
-        learner, runner, _ = trainer.compile(learner, runner, k)(learner, runner)
-    jax.block_until_ready(learner)
+        learner, runner, metrics = trainer.compile(learner, runner, k)(learner, runner)
+        # one multi-device program in flight at a time: XLA:CPU can deadlock its collectives
+        # when several are queued on a small thread pool
+        jax.block_until_ready(metrics)
     freq = joint_action_frequencies(trainer, learner)
     cc = freq[:, 2, 2]
     greedy = [np.unravel_index(np.argmax(f), f.shape) for f in freq]
-    counts = {f"({'ABC'[a]}, {'ABC'[b]})": sum(g == (a, b) for g in greedy) for a in range(3) for b in range(3)}
+    counts = {
+        f"({'ABC'[a]}, {'ABC'[b]})": sum(g == (a, b) for g in greedy)
+        for a in range(3)
+        for b in range(3)
+    }
     return {
         "algo": algo,
         "num_seeds": cfg.num_seeds,
@@ -76,7 +82,9 @@ def main() -> None:
     results = [run(a, args.overrides) for a in args.algos]
     for r in results:
         print(json.dumps(r), file=sys.stderr)
-    Path(args.out).write_text(json.dumps({"device": str(jax.devices()[0]), "results": results}, indent=2))
+    Path(args.out).write_text(
+        json.dumps({"device": str(jax.devices()[0]), "results": results}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ of the runner is sharded over the mesh axis 'd' (all local devices that divide n
 `shard_map`; gradients, value statistics and metrics are averaged over 'd', so every device holds
 the same learner. The host loop (acjax.run) only logs, checkpoints and checks signals between
 chunks.
+
+The optimization phase of an update is the algorithm's hook `algo.optimize(trainer, params,
+opt_state, batch, vn_stats, key)` (with `algo.make_optimizer(trainer)` for its optimizer): by
+default `Trainer.ppo_epochs`, epochs x minibatches of PPO on actor and critic together; HAPPO
+trains the agents one after another and then the critic, with the same `Trainer.sgd` loop.
 """
 
 from __future__ import annotations
@@ -134,20 +139,25 @@ class Trainer:
         self._compiled: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ setup
-    def _make_optimizer(self):
+    def adam(self, lr: float) -> optax.GradientTransformation:
+        """Adam with global-norm clipping (and optional linear decay) for one network."""
         ppo = self.cfg.ppo
         steps = self.num_updates * ppo.epochs * ppo.num_minibatches
+        sched = optax.linear_schedule(lr, 0.0, steps) if ppo.lr_decay else lr
+        return optax.chain(
+            optax.clip_by_global_norm(ppo.max_grad_norm), optax.adam(sched, eps=ppo.adam_eps)
+        )
 
-        def adam(lr):
-            sched = optax.linear_schedule(lr, 0.0, steps) if ppo.lr_decay else lr
-            return optax.chain(
-                optax.clip_by_global_norm(ppo.max_grad_norm), optax.adam(sched, eps=ppo.adam_eps)
-            )
-
+    def default_optimizer(self):
+        """One optimizer over {"actor", "critic"}, each with its own learning rate."""
+        ppo = self.cfg.ppo
         return optax.multi_transform(
-            {"actor": adam(ppo.lr), "critic": adam(ppo.critic_lr)},
+            {"actor": self.adam(ppo.lr), "critic": self.adam(ppo.critic_lr)},
             lambda params: {k: k for k in params},
         )
+
+    def _make_optimizer(self):
+        return self.algo.make_optimizer(self)
 
     def _init_params(self, key: jax.Array) -> Learner:
         k_actor, k_critic, k_learn = jax.random.split(key, 3)
@@ -230,19 +240,28 @@ class Trainer:
             ..., 0
         ]
 
-    def _loss(self, params, mb, vn_stats):
-        algo, ppo = self.algo, self.cfg.ppo
-        dist = masked_categorical(self.actor.apply(params["actor"], mb["actor_in"]), mb["mask"])
-        logp = dist.log_prob(mb["action"])
-        log_ratio = logp - mb["logp"]
+    def policy_loss(self, logits, mb, weight=1.0):
+        """PPO's clipped surrogate -mean(w * min(r A, clip(r, 1 +- eps) A)) and its statistics;
+        w is HAPPO's factor M (1 for the other algorithms)."""
+        eps = self.cfg.ppo.clip_eps
+        dist = masked_categorical(logits, mb["mask"])
+        log_ratio = dist.log_prob(mb["action"]) - mb["logp"]
         ratio = jnp.exp(log_ratio)
         adv = mb["adv"]
-        pg = -jnp.mean(
-            jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - ppo.clip_eps, 1 + ppo.clip_eps) * adv)
+        pg = -jnp.mean(weight * jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - eps, 1 + eps) * adv))
+        stats = dict(
+            actor_loss=pg,
+            entropy=jnp.mean(dist.entropy()),
+            approx_kl=jnp.mean((ratio - 1) - log_ratio),
+            clip_frac=jnp.mean(jnp.abs(ratio - 1) > eps),
         )
-        entropy = jnp.mean(dist.entropy())
+        return pg, stats
+
+    def value_loss(self, critic_params, mb, vn_stats):
+        """MAPPO's value loss on the (normalized) targets, averaged over samples and agents."""
+        algo, ppo = self.algo, self.cfg.ppo
         view = algo.critic_view(mb["obs"], mb["global_state"])
-        v = self._values(params["critic"], view, mb["action"], mb["actor_in"])
+        v = self._values(critic_params, view, mb["action"], mb["actor_in"])
         mean, std = vn_stats
         target = (mb["target"] - mean) / std if ppo.value_norm else mb["target"]
         err = v - target
@@ -250,27 +269,55 @@ class Trainer:
             v_clip = mb["old_v"] + jnp.clip(v - mb["old_v"], -ppo.value_clip, ppo.value_clip)
             err = jnp.where(jnp.abs(v_clip - target) > jnp.abs(err), v_clip - target, err)
         if ppo.value_loss == "huber":
-            vl = jnp.mean(optax.huber_loss(err, delta=ppo.huber_delta))
-        else:
-            vl = 0.5 * jnp.mean(err**2)
+            return jnp.mean(optax.huber_loss(err, delta=ppo.huber_delta))
+        return 0.5 * jnp.mean(err**2)
+
+    def _loss(self, params, mb, vn_stats):
+        algo, ppo = self.algo, self.cfg.ppo
+        pg, aux = self.policy_loss(self.actor.apply(params["actor"], mb["actor_in"]), mb)
+        vl = self.value_loss(params["critic"], mb, vn_stats)
         aux_loss = algo.aux_loss(self.actor, params["actor"], mb)
-        loss = pg - ppo.ent_coef * entropy + vl + aux_loss
-        aux = dict(
-            actor_loss=pg,
-            value_loss=vl,
-            entropy=entropy,
-            approx_kl=jnp.mean((ratio - 1) - log_ratio),
-            clip_frac=jnp.mean(jnp.abs(ratio - 1) > ppo.clip_eps),
-            aux_loss=aux_loss,
+        loss = pg - ppo.ent_coef * aux["entropy"] + vl + aux_loss
+        return loss, dict(aux, value_loss=vl, aux_loss=aux_loss)
+
+    def sgd(self, loss_fn, optimizer, params, opt_state, batch, key):
+        """`epochs x minibatches` steps of `optimizer` on loss_fn(params, minibatch) -> (loss, aux)
+        over the flat local batch (leading sample axis), gradients averaged over the devices.
+        `key` is the same on every device; each device shuffles its own samples. Returns
+        (params, opt_state, aux with leading [epochs, minibatches] axes and grad_norm)."""
+        ppo = self.cfg.ppo
+        n_samples = jax.tree.leaves(batch)[0].shape[0]
+        mb_size = n_samples // ppo.num_minibatches
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def minibatch(carry, idx):
+            params, opt_state = carry
+            mb = jax.tree.map(lambda x: jnp.take(x, idx, axis=0), batch)
+            (_, aux), grads = grad_fn(params, mb)
+            grads = jax.lax.pmean(grads, AXIS)
+            aux["grad_norm"] = optax.tree.norm(grads)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), aux
+
+        def epoch(carry, k):
+            perm = jax.random.permutation(k, n_samples).reshape(ppo.num_minibatches, mb_size)
+            return jax.lax.scan(minibatch, carry, perm)
+
+        key = jax.random.fold_in(key, jax.lax.axis_index(AXIS))
+        (params, opt_state), aux = jax.lax.scan(
+            epoch, (params, opt_state), jax.random.split(key, ppo.epochs)
         )
-        return loss, aux
+        return params, opt_state, aux
+
+    def ppo_epochs(self, params, opt_state, batch, vn_stats, key):
+        """The optimization phase of MAPPO, IPPO and ACPO: actor and critic together."""
+        loss_fn = lambda p, mb: self._loss(p, mb, vn_stats)  # noqa: E731
+        return self.sgd(loss_fn, self.optimizer, params, opt_state, batch, key)
 
     def _update(self, learner: Learner, runner: Runner):
         ppo, algo = self.cfg.ppo, self.algo
-        dev = jax.lax.axis_index(AXIS)
-        key, k_roll, k_shuffle = jax.random.split(learner.key, 3)
-        k_roll = jax.random.fold_in(k_roll, dev)
-        k_shuffle = jax.random.fold_in(k_shuffle, dev)
+        key, k_roll, k_opt = jax.random.split(learner.key, 3)
+        k_roll = jax.random.fold_in(k_roll, jax.lax.axis_index(AXIS))
         params = learner.params
         runner, traj = self._rollout(params, runner, k_roll)
 
@@ -304,29 +351,18 @@ class Trainer:
         )
         n_samples = ppo.rollout_len * self.local_envs
         batch = jax.tree.map(lambda x: x.reshape(n_samples, *x.shape[2:]), batch)
-        mb_size = n_samples // ppo.num_minibatches
-        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
-
-        def minibatch(carry, idx):
-            params, opt_state = carry
-            mb = jax.tree.map(lambda x: jnp.take(x, idx, axis=0), batch)
-            (_, aux), grads = grad_fn(params, mb, vn_stats)
-            grads = jax.lax.pmean(grads, AXIS)
-            aux["grad_norm"] = optax.tree.norm(grads)
-            updates, opt_state = self.optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), aux
-
-        def epoch(carry, k):
-            perm = jax.random.permutation(k, n_samples).reshape(ppo.num_minibatches, mb_size)
-            return jax.lax.scan(minibatch, carry, perm)
-
-        (params, opt_state), aux = jax.lax.scan(
-            epoch, (params, learner.opt_state), jax.random.split(k_shuffle, ppo.epochs)
+        # the optimization phase (the algorithm's hook; by default `Trainer.ppo_epochs`)
+        params, opt_state, aux = algo.optimize(
+            self, params, learner.opt_state, batch, vn_stats, k_opt
         )
         done = jnp.logical_or(traj.terminated, traj.truncated)
         episodes = jax.lax.psum(jnp.sum(done), AXIS)
         ret_sum = jax.lax.psum(jnp.sum(jnp.where(done, traj.episode_return, 0.0)), AXIS)
-        metrics = {k: jax.lax.pmean(jnp.mean(v), AXIS) for k, v in aux.items()}
+        # float statistics are averaged; integer entries (HAPPO's agent order) pass as they are
+        metrics = {
+            k: jax.lax.pmean(jnp.mean(v), AXIS) if jnp.issubdtype(v.dtype, jnp.floating) else v
+            for k, v in aux.items()
+        }
         metrics["episodes"] = episodes.astype(jnp.float32)
         metrics["episode_return"] = jnp.where(
             episodes > 0, ret_sum / jnp.maximum(episodes, 1), jnp.nan
@@ -476,6 +512,8 @@ def train(cfg: Config) -> dict:
             t1 = time.perf_counter()
             compile_s += t1 - t0
             new_learner, new_runner, metrics = fn(learner, runner)
+            # waiting here keeps one multi-device program in flight at a time (XLA:CPU can
+            # deadlock collectives of several queued programs on a small thread pool)
             metrics = jax.device_get(metrics)
             run_s += time.perf_counter() - t1
             losses = np.stack([metrics[n] for n in ("actor_loss", "value_loss", "grad_norm")])

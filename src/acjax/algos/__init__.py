@@ -9,6 +9,7 @@ REGISTRY = {
     "ippo": ("acjax.algos.ippo", "IPPO"),
     "acpo": ("acjax.algos.acpo", "ACPO"),
     "acpo_nochain": ("acjax.algos.acpo", "ACPONoChain"),
+    "happo": ("acjax.algos.happo", "HAPPO"),
 }
 NAMES = tuple(REGISTRY)
 

@@ -54,6 +54,16 @@ class MAPPO:
         """Inputs whose values are B_t, the value of the state after step t (per agent)."""
         return jnp.concatenate([final_view, agent_ids(self.n, final_view.shape[:-2])], axis=-1)
 
+    # --- optimization (hooks of the Trainer; HAPPO overrides both) ---------------------------
+    def make_optimizer(self, trainer):
+        """The optimizer whose `init(params)` gives the learner's opt_state."""
+        return trainer.default_optimizer()
+
+    def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
+        """The optimization phase of one update on the flat local batch [B, N, ...]:
+        -> (params, opt_state, aux). Default: PPO epochs x minibatches on actor and critic."""
+        return trainer.ppo_epochs(params, opt_state, batch, vn_stats, key)
+
     # --- advantages ----------------------------------------------------------------------
     def advantages(self, rewards, values, bootstrap, terminated, truncated):
         """GAE per agent on the team reward: rewards [T, E], values and bootstrap [T, E, N]."""

@@ -1,0 +1,168 @@
+"""HAPPO (Kuba et al. 2022, as HARL implements it; REFERENCES.md "HAPPO", ACPO.md section 6).
+
+MAPPO's acting, critic and GAE with a different optimization phase (the `optimize` hook of the
+Trainer):
+
+- No parameter sharing: every agent has its own actor (and critic) parameters, stacked on a
+  leading agent axis. `algo=happo` forces `net.share_params=false` in the resolved config.
+- Advantage computed once, before the agents train: the team advantage. MAPPO's GAE gives one
+  advantage per agent from its own centralized critic V_i(s, id=i); HAPPO uses their mean, which
+  (GAE being linear in the values) is GAE with the single critic V(s) = mean_i V_i(s) on the team
+  reward: HARL's single V(s), evaluated as MAPPO's per-agent heads.
+- Each update draws a random agent order from the learner key (`agent_order`): the same on every
+  device, reproducible from the seed, new at every update.
+- For j = 0..N-1, agent k = order[j] alone runs PPO epochs x minibatches on its own column of the
+  batch with the loss -mean(M * min(r A, clip(r, 1 +- eps) A)) - ent_coef * entropy_k
+  (`Trainer.policy_loss` with weight M), where the per-sample factor M (data: no gradient, not
+  clipped) is the product of pi_new/pi_old of the agents trained before it in this update (1 for
+  the first). After agent k's epochs, M <- M * pi_new_k / pi_old_k on the whole batch
+  (`sequential_agents`).
+- The critic trains last, its own epochs x minibatches on MAPPO's value loss.
+
+The agent loop is a `lax.scan` over the order inside the one compiled update: agent k's slice of
+the stacked actor parameters and of the stacked per-agent Adam state is gathered with a dynamic
+index, trained and scattered back, so the other agents' parameters and optimizer states stay
+exactly as they were while agent k trains, and each step evaluates only agent k's network on
+agent k's samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from acjax.algos.mappo import MAPPO
+from acjax.config import ConfigError
+from acjax.nets import masked_categorical
+
+ACTOR_KEYS = ("actor_in", "mask", "action", "logp", "adv")
+
+
+def agent_order(key: jax.Array, n: int) -> jax.Array:
+    """The order in which the agents train in one update: a uniform random permutation of 0..n-1."""
+    return jax.random.permutation(key, n)
+
+
+def take_agent(tree: Any, k: jax.Array) -> Any:
+    """Agent k's slice of parameters (or optimizer state) stacked on a leading agent axis."""
+    return jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, k, 0, keepdims=False), tree)
+
+
+def put_agent(tree: Any, k: jax.Array, value: Any) -> Any:
+    """`tree` with agent k's slice replaced by `value`; every other slice unchanged."""
+    return jax.tree.map(
+        lambda x, v: jax.lax.dynamic_update_index_in_dim(x, v.astype(x.dtype), k, 0), tree, value
+    )
+
+
+def sequential_agents(step, order, params, opt_state, factor, keys):
+    """The agent loop of one HAPPO update (a `lax.scan` over the order).
+
+    step(k, params_k, opt_state_k, factor, key) -> (params_k, opt_state_k, ratio_k, aux) trains
+    agent k alone with the factor M of the agents before it and returns its ratio
+    pi_new_k/pi_old_k on every sample. params and opt_state are stacked on a leading agent axis;
+    factor [B] is the initial M (ones). Returns (params, opt_state, factors [N, B], aux [N, ...])
+    where factors[j] is the M that the j-th agent of the order trained with.
+    """
+
+    def body(carry, xs):
+        params, opt_state, m = carry
+        k, key = xs
+        p_k, s_k, ratio, aux = step(k, take_agent(params, k), take_agent(opt_state, k), m, key)
+        carry = (put_agent(params, k, p_k), put_agent(opt_state, k, s_k), m * ratio)
+        return carry, (m, aux)
+
+    (params, opt_state, _), (factors, aux) = jax.lax.scan(
+        body, (params, opt_state, factor), (order, keys)
+    )
+    return params, opt_state, factors, aux
+
+
+class HappoOptimizer(NamedTuple):
+    """Per-agent Adam for the stacked actors (state stacked on the agent axis; only the training
+    agent's slice is ever updated) and one Adam for the critic."""
+
+    actor: optax.GradientTransformation  # applied to one agent's slice
+    critic: optax.GradientTransformation
+
+    def init(self, params):
+        return {
+            "actor": jax.vmap(self.actor.init)(params["actor"]),
+            "critic": self.critic.init(params["critic"]),
+        }
+
+
+class HAPPO(MAPPO):
+    def __init__(self, cfg, spec):
+        super().__init__(cfg, spec)
+        if cfg.net.share_params:  # load_config resolves this; only a hand-built Config gets here
+            raise ConfigError("config key 'net.share_params': happo needs per-agent parameters")
+
+    def advantages(self, rewards, values, bootstrap, terminated, truncated):
+        """MAPPO's GAE per agent, then the team advantage (mean over agents) for every agent."""
+        adv, targets = super().advantages(rewards, values, bootstrap, terminated, truncated)
+        return jnp.broadcast_to(jnp.mean(adv, axis=-1, keepdims=True), adv.shape), targets
+
+    def make_optimizer(self, trainer):
+        ppo = self.cfg.ppo
+        return HappoOptimizer(trainer.adam(ppo.lr), trainer.adam(ppo.critic_lr))
+
+    def agent_update(self, trainer, params, opt_state, k, batch, factor, key):
+        """Agent k's PPO epochs x minibatches with the factor M on the full stacked actor
+        parameters and optimizer state: only slice k changes. Returns (params, opt_state,
+        ratio_k [B], aux)."""
+        step = self._agent_step(trainer, batch)
+        p_k, s_k, ratio, aux = step(k, take_agent(params, k), take_agent(opt_state, k), factor, key)
+        return put_agent(params, k, p_k), put_agent(opt_state, k, s_k), ratio, aux
+
+    def _agent_step(self, trainer, batch):
+        module, ppo = trainer.actor.module, self.cfg.ppo
+        optimizer = trainer.optimizer.actor
+
+        def loss_fn(p, mb):
+            pg, stats = trainer.policy_loss(module.apply(p, mb["actor_in"]), mb, mb["factor"])
+            return pg - ppo.ent_coef * stats["entropy"], stats
+
+        def step(k, p_k, s_k, factor, key):
+            data = {n: jax.lax.dynamic_index_in_dim(batch[n], k, 1, False) for n in ACTOR_KEYS}
+            data["factor"] = factor
+            p_k, s_k, aux = trainer.sgd(loss_fn, optimizer, p_k, s_k, data, key)
+            dist = masked_categorical(module.apply(p_k, data["actor_in"]), data["mask"])
+            ratio = jnp.exp(dist.log_prob(data["action"]) - data["logp"])
+            return p_k, s_k, ratio, aux
+
+        return step
+
+    def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
+        """Agents one after another in a random order, then the critic (module docstring)."""
+        k_order, k_actor, k_critic = jax.random.split(key, 3)
+        order = agent_order(k_order, self.n)
+        n_samples = batch["action"].shape[0]
+        actor, actor_state, _, aux = sequential_agents(
+            self._agent_step(trainer, batch),
+            order,
+            params["actor"],
+            opt_state["actor"],
+            jnp.ones((n_samples,), jnp.float32),
+            jax.random.split(k_actor, self.n),
+        )
+
+        def critic_loss(p, mb):
+            vl = trainer.value_loss(p, mb, vn_stats)
+            return vl, {"value_loss": vl}
+
+        critic, critic_state, c_aux = trainer.sgd(
+            critic_loss, trainer.optimizer.critic, params["critic"], opt_state["critic"], batch,
+            k_critic,
+        )  # fmt: skip
+        metrics = {k: jnp.mean(aux[k]) for k in ("actor_loss", "entropy", "approx_kl", "clip_frac")}
+        metrics["value_loss"] = jnp.mean(c_aux["value_loss"])
+        # one actor step's and one critic step's gradient norms together (MAPPO's joint norm)
+        metrics["grad_norm"] = jnp.hypot(jnp.mean(aux["grad_norm"]), jnp.mean(c_aux["grad_norm"]))
+        metrics["aux_loss"] = jnp.zeros(())
+        metrics["agent_order"] = order  # integer: passed to the metrics unaveraged
+        params = {"actor": actor, "critic": critic}
+        return params, {"actor": actor_state, "critic": critic_state}, metrics

@@ -11,6 +11,9 @@ import sys
 import time
 
 RESUMABLE = {"total_timesteps", "progress", "checkpoint_interval_s", "keep_checkpoints", "resume"}
+# launch settings of this process (docs/distributed.md): a resumed run takes them from its
+# command line, never from the saved config.yaml
+DIST_KEYS = ("dist_coordinator", "dist_num_processes", "dist_process_id")
 
 
 def _force_host_devices() -> None:
@@ -21,8 +24,12 @@ def _force_host_devices() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
 
 
-def resolve_config(config_path: str | None, overrides: list[str]):
-    """The run's config: a resumed run's saved config (only a few keys may change) or a new one."""
+def resolve_config(
+    config_path: str | None, overrides: list[str], check: bool = True, stamp: str | None = None
+):
+    """The run's config: a resumed run's saved config (only a few keys may change) or a new one.
+    check=False checks names, types and the dist_* keys only (without loading JAX); `stamp`
+    names the default run folder (default: the local time)."""
     from pathlib import Path
 
     from acjax import config as C
@@ -36,19 +43,48 @@ def resolve_config(config_path: str | None, overrides: list[str]):
                 f"config key 'resume': no run folder with config.yaml at '{run_dir}'"
             )
         for key in over:
-            if key not in RESUMABLE:
+            if key not in RESUMABLE and key not in DIST_KEYS:
                 raise C.ConfigError(f"config key '{key}': cannot change when resuming a run")
         data = C.load_yaml(saved)
+        for key in DIST_KEYS:
+            data.pop(key, None)
         data.update(over)
         data["run_dir"] = str(run_dir)
-        return C.from_dict(data)
-    cfg = C.load_config(config_path, overrides)
+        return C.from_dict(data, check)
+    cfg = C.load_config(config_path, overrides, check)
     if not cfg.run_dir:
         import dataclasses
 
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
         cfg = dataclasses.replace(cfg, run_dir=f"runs/{cfg.env}-{cfg.algo}-{stamp}")
     return cfg
+
+
+def init_distributed(cfg) -> bool:
+    """Join a multi-process run with `jax.distributed` when the config asks for one
+    (dist_num_processes != 1); must run before any other JAX use. Returns whether it did."""
+    if cfg.dist_num_processes == 1:
+        return False
+    import jax
+
+    if not jax.config.jax_cpu_collectives_implementation:  # CPU collectives across processes
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    auto = cfg.dist_num_processes == 0  # JAX reads SLURM, Open MPI, ... (and JAX_* variables)
+    jax.distributed.initialize(
+        coordinator_address=cfg.dist_coordinator or None,
+        num_processes=None if auto else cfg.dist_num_processes,
+        process_id=None if auto else cfg.dist_process_id,
+    )
+    return True
+
+
+def _shared_stamp() -> str:
+    """Process 0's local time, so that every process names the same default run folder."""
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    mine = np.frombuffer(time.strftime("%Y%m%d-%H%M%S").encode(), np.uint8)
+    return bytes(np.asarray(multihost_utils.broadcast_one_to_all(mine), np.uint8)).decode()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,25 +99,45 @@ def main(argv: list[str] | None = None) -> int:
     from acjax.config import ConfigError
 
     try:
-        cfg = resolve_config(args.config, args.overrides)
+        # the dist_* keys first: jax.distributed must start before anything else uses JAX
+        # (validating the env already does)
+        cfg = resolve_config(args.config, args.overrides, check=False)
+        stamp = None
+        try:
+            if init_distributed(cfg):
+                import jax
+
+                if jax.process_count() > 1:
+                    stamp = _shared_stamp()
+        except (ValueError, RuntimeError, TypeError) as e:
+            print(f"error: jax.distributed: {str(e).strip().splitlines()[0]}", file=sys.stderr)
+            return 2
+        cfg = resolve_config(args.config, args.overrides, stamp=stamp)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    import jax
+
     from acjax.train import NonFiniteLoss, train
 
-    print(
-        f"acjax: {cfg.algo} on {cfg.env}, {cfg.num_seeds} seed(s), run folder {cfg.run_dir}",
-        file=sys.stderr,
-    )
+    primary = jax.process_index() == 0  # only process 0 reports (and writes the run's files)
+    if primary:
+        print(
+            f"acjax: {cfg.algo} on {cfg.env}, {cfg.num_seeds} seed(s), run folder {cfg.run_dir}"
+            + (f", {jax.process_count()} processes" if jax.process_count() > 1 else ""),
+            file=sys.stderr,
+        )
     try:
         summary = train(cfg)
     except NonFiniteLoss as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ConfigError) as e:  # no checkpoint; devices do not fit num_envs
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not primary:
+        return 0
     ret = summary["final_return_mean"]
     print(
         f"done: {summary['env_steps']} env steps per seed, final return "

@@ -79,6 +79,11 @@ class Config:
     checkpoint_interval_s: float = 60.0
     keep_checkpoints: int = 3
     progress: bool = True
+    # multi-process runs with jax.distributed (docs/distributed.md); launch settings, not part
+    # of what a run computes: a resumed run takes them from its command line, not config.yaml
+    dist_coordinator: str = ""  # host:port of process 0 ("" = JAX_COORDINATOR_ADDRESS / auto)
+    dist_num_processes: int = 1  # 1 = one process; 0 = detect the cluster (SLURM, Open MPI, ...)
+    dist_process_id: int = 0  # this process's index in [0, dist_num_processes)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     net: NetConfig = field(default_factory=NetConfig)
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
@@ -202,12 +207,20 @@ def default_config_path() -> Path:
     return Path(__file__).parent / "configs" / "default.yaml"
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Config from a YAML file (default: the embedded default) and `key=value` overrides."""
+DIST_KEYS = ("dist_coordinator", "dist_num_processes", "dist_process_id")
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, check: bool = True
+) -> Config:
+    """Config from a YAML file (default: the embedded default) and `key=value` overrides.
+    check=False skips `validate` (which loads JAX): only names and types are checked."""
     data = load_yaml(path or default_config_path())
     data = _merge(data, parse_overrides(overrides or []))
     cfg = _resolve(_build(Config, data))
-    validate(cfg)
+    validate_dist(cfg)
+    if check:
+        validate(cfg)
     return cfg
 
 
@@ -230,15 +243,33 @@ def _resolve(cfg: Config) -> Config:
     return cfg
 
 
-def from_dict(data: dict) -> Config:
+def from_dict(data: dict, check: bool = True) -> Config:
     cfg = _resolve(_build(Config, data))
-    validate(cfg)
+    validate_dist(cfg)
+    if check:
+        validate(cfg)
     return cfg
 
 
 def _check(ok: bool, key: str, msg: str) -> None:
     if not ok:
         raise ConfigError(f"config key '{key}': {msg}")
+
+
+def validate_dist(cfg: Config) -> None:
+    """The multi-process keys (checked without loading JAX: they are needed before it starts)."""
+    n, i = cfg.dist_num_processes, cfg.dist_process_id
+    _check(n >= 0, "dist_num_processes", f"must be >= 0 (0 = detect the cluster), got {n}")
+    _check(i >= 0, "dist_process_id", f"must be >= 0, got {i}")
+    _check(n != 1 or i == 0, "dist_process_id", f"must be 0 with dist_num_processes=1, got {i}")
+    _check(n <= 1 or i < n, "dist_process_id", f"must be < dist_num_processes={n}, got {i}")
+    c = cfg.dist_coordinator
+    _check(
+        not c or (":" in c and c.rsplit(":", 1)[1].isdigit()),
+        "dist_coordinator",
+        f"expected host:port, got {c!r}",
+    )
+    _check(not c or n != 1, "dist_coordinator", "needs dist_num_processes > 1 (or 0 to detect)")
 
 
 def validate(cfg: Config) -> None:

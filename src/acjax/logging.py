@@ -16,14 +16,21 @@ def _clean(v):
 
 
 class MetricsWriter:
-    """Appends rows to metrics.jsonl and metrics.csv; `truncate(u)` drops rows past update u."""
+    """Appends rows to metrics.jsonl and metrics.csv; `truncate(u)` drops rows past update u.
+    With files=False (the other processes of a multi-process run) it writes nothing and only
+    keeps this session's rows in memory for `read`."""
 
-    def __init__(self, run_dir: Path, names: tuple[str, ...]):
+    def __init__(self, run_dir: Path, names: tuple[str, ...], files: bool = True):
         self.jsonl = run_dir / "metrics.jsonl"
         self.csv = run_dir / "metrics.csv"
         self.fields = list(COLUMNS) + list(names)
+        self.files = files
+        self._rows: list[dict] = []
 
     def truncate(self, last_update: int) -> None:
+        if not self.files:
+            self._rows = [r for r in self._rows if r["update"] <= last_update]
+            return
         rows = []
         if self.jsonl.exists():
             rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line]
@@ -36,6 +43,9 @@ class MetricsWriter:
 
     def write(self, rows: list[dict]) -> None:
         rows = [{k: _clean(v) for k, v in r.items()} for r in rows]
+        if not self.files:
+            self._rows.extend(rows)
+            return
         with self.jsonl.open("a") as f:
             for r in rows:
                 f.write(json.dumps(r) + "\n")
@@ -43,6 +53,8 @@ class MetricsWriter:
             csv.DictWriter(f, self.fields).writerows(rows)
 
     def read(self) -> list[dict]:
+        if not self.files:
+            return list(self._rows)
         if not self.jsonl.exists():
             return []
         return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line]

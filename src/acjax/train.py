@@ -4,10 +4,15 @@
     init()                      -> (learner, runner)   every leaf has a leading seed axis
     chunk(learner, runner)      -> (learner, runner, metrics [seeds, K])
 where one chunk scans K PPO updates. Seeds are a vmapped axis of the whole program; the env axis
-of the runner is sharded over the mesh axis 'd' (all local devices that divide num_envs) with
+of the runner is sharded over the mesh axis 'd' (all devices that divide num_envs) with
 `shard_map`; gradients, value statistics and metrics are averaged over 'd', so every device holds
-the same learner. The host loop (acjax.run) only logs, checkpoints and checks signals between
+the same learner. The host loop (`train`) only logs, checkpoints and checks signals between
 chunks.
+
+Multi-process (`jax.distributed`, docs/distributed.md): the mesh spans every process's devices
+(`jax.devices()`), each process drives its own and holds its slice of the env axis; every process
+runs the same host loop in lockstep, process 0 alone writes the run's files (Orbax checkpoints
+are written by all of them together).
 
 The optimization phase of an update is the algorithm's hook `algo.optimize(trainer, params,
 opt_state, batch, vn_stats, key)` (with `algo.make_optimizer(trainer)` for its optimizer): by
@@ -28,7 +33,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from acjax import algos
-from acjax.config import Config
+from acjax.config import Config, ConfigError
 from acjax.envs.registry import make as make_env
 from acjax.envs.wrappers import AutoReset, EpisodeStats
 from acjax.nets import make_nets, masked_categorical
@@ -118,13 +123,27 @@ class Trainer:
         self.spec = self.env.spec
         self.algo = algos.make(cfg, self.spec)
         self.actor, self.critic = make_nets(self.spec.num_agents, self.spec.num_actions, cfg.net)
-        devices = devices if devices is not None else jax.local_devices()
-        if cfg.devices:
+        # every process's devices (the local ones in a single process)
+        devices = devices if devices is not None else jax.devices()
+        if jax.process_count() > 1:  # the mesh must hold every process's devices
+            n = len(devices)
+            where = f"the {n} devices of {jax.process_count()} processes"
+            if cfg.devices not in (0, n):
+                raise ConfigError(f"config key 'devices': must be 0 or {n} ({where})")
+            if cfg.num_envs % n:
+                raise ConfigError(
+                    f"config key 'num_envs': {cfg.num_envs} does not split over {where}"
+                )
+            n_dev = n
+        elif cfg.devices:
             if cfg.devices > len(devices):
-                raise ValueError(f"devices={cfg.devices} but only {len(devices)} are available")
+                raise ConfigError(
+                    f"config key 'devices': {cfg.devices} but only {len(devices)} are available"
+                )
             if cfg.num_envs % cfg.devices:
-                raise ValueError(
-                    f"num_envs={cfg.num_envs} does not split over devices={cfg.devices}"
+                raise ConfigError(
+                    f"config key 'num_envs': {cfg.num_envs} does not split over "
+                    f"devices={cfg.devices}"
                 )
             n_dev = cfg.devices
         else:
@@ -201,7 +220,7 @@ class Trainer:
         learner = jax.tree.map(lambda *xs: jnp.stack(xs), *learners)
         runner = jax.jit(jax.vmap(self._init_envs))(keys)
         ls, rs = self.shardings(learner, runner)
-        return jax.device_put(learner, ls), jax.device_put(runner, rs)
+        return place(learner, ls), place(runner, rs)
 
     # ------------------------------------------------------------------ one update
     def _rollout(self, params, runner: Runner, key: jax.Array):
@@ -410,6 +429,22 @@ class Trainer:
         return sizes
 
 
+def place(tree, shardings):
+    """Put arrays that every process computed alike onto (possibly multi-process) shardings."""
+    if all(s.is_fully_addressable for s in jax.tree.leaves(shardings)):
+        return jax.device_put(tree, shardings)
+    # a process can only fill its own devices: each takes its slices of the host value
+    host = jax.device_get(tree)
+    return jax.tree.map(
+        lambda x, s: jax.make_array_from_callback(x.shape, s, lambda idx: x[idx]), host, shardings
+    )
+
+
+def local_value(tree):
+    """A replicated output on the host (a process reads its own copy; no cross-process fetch)."""
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
 def make_trainer(cfg: Config, devices: list | None = None) -> Trainer:
     return Trainer(cfg, devices)
 
@@ -450,6 +485,15 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
+def _agree(*flags: bool) -> tuple[bool, ...]:
+    """Each flag or-ed over all processes (a tiny blocking collective between calls)."""
+    from jax.experimental import multihost_utils
+
+    mine = np.array(flags, np.int32)
+    every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, len(flags))
+    return tuple(bool(x) for x in every.max(axis=0))
+
+
 def _final_returns(
     rows: list[dict], seeds: list[int], last_frac: float = 0.1
 ) -> list[float | None]:
@@ -470,7 +514,11 @@ def _device_name(trainer: Trainer) -> str:
 
 def train(cfg: Config) -> dict:
     """Train to cfg.total_timesteps in cfg.run_dir (resuming from its last checkpoint when
-    cfg.resume is set); returns the summary written to summary.json."""
+    cfg.resume is set); returns the summary written to summary.json.
+
+    In a multi-process run every process calls this with the same config: all of them compute,
+    checkpoint (Orbax coordinates them) and stop at the same call boundary; only process 0
+    writes config.yaml, the metrics, summary.json and the progress bar."""
     import json
     import sys
     import time
@@ -483,13 +531,16 @@ def train(cfg: Config) -> dict:
     from acjax.logging import MetricsWriter, Progress
 
     t_start = time.perf_counter()
+    primary = jax.process_index() == 0
+    multi = jax.process_count() > 1
     run_dir = Path(cfg.resume or cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    if primary:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     trainer = make_trainer(cfg)
     learner, runner = trainer.init()
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
-    writer = MetricsWriter(run_dir, METRIC_NAMES)
+    writer = MetricsWriter(run_dir, METRIC_NAMES, files=primary)
     start = 0
     if cfg.resume:
         last = ckpt.latest()
@@ -501,7 +552,7 @@ def train(cfg: Config) -> dict:
 
     steps_per_update = trainer.steps_per_update
     progress = Progress(
-        trainer.num_updates * steps_per_update, start * steps_per_update, cfg.progress
+        trainer.num_updates * steps_per_update, start * steps_per_update, cfg.progress and primary
     )
     compile_s, run_s, saved_at, update = 0.0, 0.0, time.perf_counter(), start
     status = "finished"
@@ -513,8 +564,9 @@ def train(cfg: Config) -> dict:
             compile_s += t1 - t0
             new_learner, new_runner, metrics = fn(learner, runner)
             # waiting here keeps one multi-device program in flight at a time (XLA:CPU can
-            # deadlock collectives of several queued programs on a small thread pool)
-            metrics = jax.device_get(metrics)
+            # deadlock collectives of several queued programs on a small thread pool); metrics
+            # are replicated: each process reads its own copy
+            metrics = local_value(metrics)
             run_s += time.perf_counter() - t1
             losses = np.stack([metrics[n] for n in ("actor_loss", "value_loss", "grad_norm")])
             if not np.all(np.isfinite(losses)):
@@ -542,10 +594,14 @@ def train(cfg: Config) -> dict:
                 update * steps_per_update, float(np.mean(rets)) if rets else None, run_s
             )
             done = update >= trainer.num_updates
-            if done or stop.requested or time.perf_counter() - saved_at > cfg.checkpoint_interval_s:
+            stopping = stop.requested
+            save = done or stopping or time.perf_counter() - saved_at > cfg.checkpoint_interval_s
+            if multi:  # a signal or a due checkpoint on any process: all act on it, here
+                stopping, save = _agree(stopping, save)
+            if save:
                 ckpt.save(update, (learner, runner))
                 saved_at = time.perf_counter()
-            if stop.requested and not done:
+            if stopping and not done:
                 status = "interrupted"
                 break
     progress.close()
@@ -571,7 +627,10 @@ def train(cfg: Config) -> dict:
         "wall_seconds": time.perf_counter() - t_start,
         "device": _device_name(trainer),
         "devices": trainer.n_devices,
+        "processes": jax.process_count(),
     }
+    if not primary:
+        return summary
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     if status == "interrupted":
         print(

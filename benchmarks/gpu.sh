@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One prepared GPU run of the most telling measurements; ends within 8 minutes on one H100/H200.
+#
+#   benchmarks/gpu.sh OUTDIR
+#
+# Installs jumanji/brax/distrax (and whatever else is there) from carried wheels in .whl/ when
+# acjax is not importable yet, then runs `throughput.py --mode gpu`, which writes its JSON into
+# OUTDIR after every measurement and skips what its budget cannot fit. A hard `timeout` backs the
+# budget up: whatever is killed, the JSON written so far stays.
+# Environment: BENCH_DEADLINE_S (default 480: the whole script, install included),
+# ACJAX_BENCH_TINY=1 (shrink every size: tests the script's logic on a CPU).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:?usage: benchmarks/gpu.sh OUTDIR}"
+mkdir -p "$OUT"
+T0=$(date +%s)
+DEADLINE="${BENCH_DEADLINE_S:-480}"
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && ! command -v nvidia-smi >/dev/null && PY=.venv/bin/python
+
+if ! "$PY" -c "import acjax, jumanji, distrax" 2>/dev/null; then
+  if [ -d .whl ]; then
+    echo "[gpu.sh] installing carried wheels into /tmp/site"
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site .whl/*.whl
+    export PYTHONPATH="/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+  else
+    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+  fi
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
+  --format=csv,noheader | tee "$OUT/nvidia-smi.txt"
+
+ELAPSED=$(( $(date +%s) - T0 ))
+HARD=$(( DEADLINE - ELAPSED - 10 ))      # kill point, 10 s before the deadline
+BUDGET=$(( HARD - 35 ))                  # the suite's own budget: stop starting new work
+if [ "$BUDGET" -lt 30 ]; then echo "[gpu.sh] no time left after install"; exit 1; fi
+echo "[gpu.sh] budget ${BUDGET}s (hard stop ${HARD}s)"
+timeout -k 5 "$HARD" "$PY" benchmarks/throughput.py --mode gpu --out "$OUT" --budget "$BUDGET" \
+  2>&1 | tee "$OUT/gpu-bench.log"
+RC=${PIPESTATUS[0]}
+echo "[gpu.sh] exit $RC after $(( $(date +%s) - T0 )) s; results:"
+ls -l "$OUT"
+exit "$RC"

@@ -22,7 +22,6 @@ trains the agents one after another and then the critic, with the same `Trainer.
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -449,8 +448,6 @@ def make_trainer(cfg: Config, devices: list | None = None) -> Trainer:
     return Trainer(cfg, devices)
 
 
-def num_calls(total_updates: int, k: int) -> int:
-    return math.ceil(total_updates / k)
 
 
 # ---------------------------------------------------------------------- host loop

@@ -161,6 +161,49 @@ def finish(p: Program, mode: str) -> dict:
 
 
 # ---------------------------------------------------------------------- programs
+def _trainer(env: str, algo: str, num_envs: int, rollout: int, hidden, overrides: list[str]):
+    """A trainer for (env, algo) at this batch, its initial state and its config."""
+    from acjax.config import load_config
+    from acjax.train import make_trainer
+
+    h = "[" + ",".join(map(str, hidden)) + "]"
+    cfg = load_config(
+        None,
+        [
+            f"env={env}",
+            f"algo={algo}",
+            f"num_envs={num_envs}",
+            f"total_timesteps={num_envs * rollout * 1000}",
+            f"ppo.rollout_len={rollout}",
+            f"net.actor_hidden={h}",
+            f"net.critic_hidden={h}",
+            "progress=false",
+            *overrides,
+        ],
+    )
+    tr = make_trainer(cfg)
+    learner, runner = tr.init()
+    jax.block_until_ready((learner, runner))
+    return cfg, tr, learner, runner
+
+
+def _stepper(fn, learner, runner):
+    """A call that runs fn(learner, runner) -> (learner, runner, out) on carried state."""
+    state = [learner, runner]
+
+    def call():
+        learner, runner, out = fn(*state)
+        jax.block_until_ready((learner, runner, out))
+        state[:] = [learner, runner]
+
+    return call
+
+
+def _note_compile(budget, compile_s: float) -> None:
+    if budget is not None:
+        budget.max_compile = max(budget.max_compile, compile_s)
+
+
 def train_program(
     section: str,
     algo: str,
@@ -177,44 +220,20 @@ def train_program(
     budget: Budget | None = None,
 ) -> Program:
     """The trainer's compiled chunk of k PPO updates (rollout + advantages + epochs)."""
-    from acjax.config import load_config
-    from acjax.train import make_trainer
-
     started = time.perf_counter()
-    h = "[" + ",".join(map(str, hidden)) + "]"
-    batch = num_envs * rollout
-    cfg = load_config(
-        None,
-        [
-            f"env={env}",
-            f"algo={algo}",
-            f"num_envs={num_envs}",
-            f"num_seeds={num_seeds}",
-            f"devices={devices}",
-            f"updates_per_call={k}",
-            f"total_timesteps={batch * k * 1000}",
-            f"ppo.rollout_len={rollout}",
-            f"ppo.epochs={epochs}",
-            f"ppo.num_minibatches={minibatches}",
-            f"net.actor_hidden={h}",
-            f"net.critic_hidden={h}",
-            "progress=false",
-            *extra,
-        ],
-    )
-    tr = make_trainer(cfg)
-    learner, runner = tr.init()
-    jax.block_until_ready((learner, runner))
+    overrides = [
+        f"num_seeds={num_seeds}",
+        f"devices={devices}",
+        f"updates_per_call={k}",
+        f"ppo.epochs={epochs}",
+        f"ppo.num_minibatches={minibatches}",
+        *extra,
+    ]
+    cfg, tr, learner, runner = _trainer(env, algo, num_envs, rollout, hidden, overrides)
     setup = time.perf_counter() - started
     fn, compile_s = timed_compile(lambda: tr.compile(learner, runner, k))
-    if budget is not None:
-        budget.max_compile = max(budget.max_compile, compile_s)
-    state = [learner, runner]
-
-    def call():
-        learner, runner, metrics = fn(*state)
-        jax.block_until_ready((learner, runner, metrics))
-        state[:] = [learner, runner]
+    _note_compile(budget, compile_s)
+    call = _stepper(fn, learner, runner)
 
     record = dict(
         section=section,
@@ -250,27 +269,8 @@ def rollout_program(
 ) -> Program:
     """The trainer's rollout alone on one device (act + env step, trajectory reduced), no
     update: what training would cost if learning were free."""
-    from acjax.config import load_config
-    from acjax.train import make_trainer
-
     started = time.perf_counter()
-    h = "[" + ",".join(map(str, hidden)) + "]"
-    cfg = load_config(
-        None,
-        [
-            f"env={env}",
-            f"algo={algo}",
-            f"num_envs={num_envs}",
-            "devices=1",
-            f"total_timesteps={num_envs * rollout * 1000}",
-            f"ppo.rollout_len={rollout}",
-            f"net.actor_hidden={h}",
-            f"net.critic_hidden={h}",
-            "progress=false",
-        ],
-    )
-    tr = make_trainer(cfg)
-    learner, runner = tr.init()
+    _, tr, learner, runner = _trainer(env, algo, num_envs, rollout, hidden, ["devices=1"])
 
     def roll(learner, runner):
         def one(lr, rn):
@@ -285,14 +285,8 @@ def rollout_program(
     fn, compile_s = timed_compile(
         lambda: jax.jit(roll, donate_argnums=(0, 1)).lower(learner, runner).compile()
     )
-    if budget is not None:
-        budget.max_compile = max(budget.max_compile, compile_s)
-    state = [learner, runner]
-
-    def call():
-        learner, runner, acc = fn(*state)
-        jax.block_until_ready((learner, runner, acc))
-        state[:] = [learner, runner]
+    _note_compile(budget, compile_s)
+    call = _stepper(fn, learner, runner)
 
     record = dict(
         section=section,
@@ -390,8 +384,7 @@ def env_program(
     fn, compile_s = timed_compile(
         lambda: jax.jit(roll, donate_argnums=(0,)).lower(carry, key).compile()
     )
-    if budget is not None:
-        budget.max_compile = max(budget.max_compile, compile_s)
+    _note_compile(budget, compile_s)
     state = [carry, key]
 
     def call():

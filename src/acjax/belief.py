@@ -22,7 +22,8 @@ from acjax.nets import masked_categorical
 
 
 def policy_inputs(obs: jax.Array, ids: jax.Array, prefix: jax.Array) -> jax.Array:
-    """obs [..., N, O], ids [..., N, N], prefix [..., N, N-1, A] -> [..., N, O + N + (N-1)A]."""
+    """obs [..., O], ids [..., N], prefix [..., N-1, A] -> [..., O + N + (N-1)A] (usually
+    with an agent axis in `...`)."""
     flat = prefix.reshape(*prefix.shape[:-2], -1)
     return jnp.concatenate([obs, ids, flat], axis=-1)
 

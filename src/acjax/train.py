@@ -153,7 +153,7 @@ class Trainer:
         ppo = cfg.ppo
         self.steps_per_update = cfg.num_envs * ppo.rollout_len
         self.num_updates = cfg.num_updates
-        self.optimizer = self._make_optimizer()
+        self.optimizer = self.algo.make_optimizer(self)
         self._compiled: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ setup
@@ -173,9 +173,6 @@ class Trainer:
             {"actor": self.adam(ppo.lr), "critic": self.adam(ppo.critic_lr)},
             lambda params: {k: k for k in params},
         )
-
-    def _make_optimizer(self):
-        return self.algo.make_optimizer(self)
 
     def _init_params(self, key: jax.Array) -> Learner:
         k_actor, k_critic, k_learn = jax.random.split(key, 3)
@@ -446,8 +443,6 @@ def local_value(tree):
 
 def make_trainer(cfg: Config, devices: list | None = None) -> Trainer:
     return Trainer(cfg, devices)
-
-
 
 
 # ---------------------------------------------------------------------- host loop

@@ -89,10 +89,9 @@ class ACPO(MAPPO):
 
     def bootstrap_inputs(self, final_view):
         """B_t = V(x_{t+1}, id=0, empty prefix): one value per environment."""
-        n, a = self.n, self.a
         x = final_view[..., 0, :]
-        id0 = jnp.broadcast_to(jax.nn.one_hot(0, n), (*x.shape[:-1], n))
-        return jnp.concatenate([x, id0, jnp.zeros((*x.shape[:-1], (n - 1) * a), x.dtype)], axis=-1)
+        id0 = jnp.broadcast_to(jax.nn.one_hot(0, self.n), (*x.shape[:-1], self.n))
+        return policy_inputs(x, id0, jnp.zeros((*x.shape[:-1], self.n - 1, self.a), x.dtype))
 
     # --- 3. chained advantages -----------------------------------------------------------
     def advantages(self, rewards, values, bootstrap, terminated, truncated):

@@ -52,7 +52,7 @@ class MAPPO:
 
     def bootstrap_inputs(self, final_view: jax.Array) -> jax.Array:
         """Inputs whose values are B_t, the value of the state after step t (per agent)."""
-        return jnp.concatenate([final_view, agent_ids(self.n, final_view.shape[:-2])], axis=-1)
+        return MAPPO.critic_inputs(self, final_view, None, None)
 
     # --- optimization (hooks of the Trainer; HAPPO overrides both) ---------------------------
     def make_optimizer(self, trainer):

@@ -3,7 +3,14 @@
 Every world is a pure, jittable and vmappable pair of functions
 
     reset(key)             -> (state, TimeStep)
-    step(state, actions)   -> (state, TimeStep)      actions: int32 [N]
+    step(state, actions)   -> (state, TimeStep)
+
+with actions int32 [N] (discrete) or float32 [N, A] (continuous, A the largest action size).
+Agents of one world may differ in observation and action sizes: arrays are padded to the largest
+along the agent axis and `EnvSpec.obs_sizes` / `EnvSpec.action_sizes` give each agent's true
+sizes. The trainer zeroes padded action dimensions and clips continuous actions into
+[action_low, action_high] before they reach `step`; a world reads only its agents' true
+dimensions.
 
 The state carries whatever randomness the world needs (its own key), so `step` takes no key.
 Termination (the task ended: nothing to bootstrap) and truncation (a time limit: bootstrap from
@@ -26,9 +33,15 @@ import jax.numpy as jnp
 class EnvSpec:
     """Static description of a world.
 
-    num_agents: N; obs_dim: size of each agent's observation; state_dim: size of the global
-    state a centralized critic sees; num_actions: A (discrete action space, same for every
-    agent); max_steps: the episode time limit (reported as truncation), 0 when there is none.
+    num_agents: N; obs_dim: size of the (padded) observation of each agent; state_dim: size of
+    the global state a centralized critic sees; num_actions: A, the number of discrete actions
+    or, for continuous actions, the largest action vector; max_steps: the episode time limit
+    (reported as truncation), 0 when there is none. action_type: "discrete" or "continuous";
+    action_low / action_high: bounds of every continuous action dimension. obs_sizes /
+    action_sizes: each agent's true sizes (default: all equal to obs_dim / num_actions).
+
+    The TimeStep's `action_mask` [N, A] means "what the agent may use": available actions
+    (discrete) or the agent's true action dimensions (continuous, constant over time).
     """
 
     name: str
@@ -37,14 +50,40 @@ class EnvSpec:
     state_dim: int
     num_actions: int
     max_steps: int
+    action_type: str = "discrete"
+    action_low: float = -1.0
+    action_high: float = 1.0
+    obs_sizes: tuple[int, ...] = ()
+    action_sizes: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.action_type not in ("discrete", "continuous"):
+            raise ValueError(f"action_type must be discrete or continuous, got {self.action_type}")
+        for name, full in (("obs_sizes", self.obs_dim), ("action_sizes", self.num_actions)):
+            sizes = tuple(getattr(self, name)) or (full,) * self.num_agents
+            if len(sizes) != self.num_agents or max(sizes) != full or min(sizes) < 1:
+                raise ValueError(f"{name} {sizes} must give {self.num_agents} sizes, largest {full}")
+            object.__setattr__(self, name, sizes)
+        if self.action_type == "discrete" and len(set(self.action_sizes)) > 1:
+            raise ValueError("discrete worlds give every agent the same actions (use the mask)")
+
+    @property
+    def continuous(self) -> bool:
+        return self.action_type == "continuous"
+
+    def action_dim_mask(self):
+        """[N, A] bool: True on each agent's true action dimensions (continuous worlds)."""
+        import numpy as np
+
+        return np.arange(self.num_actions)[None, :] < np.asarray(self.action_sizes)[:, None]
 
 
 class TimeStep(NamedTuple):
     """What the world returns after a reset or a step (shapes for one environment)."""
 
-    obs: jax.Array  # [N, obs_dim] float32
+    obs: jax.Array  # [N, obs_dim] float32 (zero beyond an agent's obs_sizes entry)
     global_state: jax.Array  # [state_dim] float32
-    action_mask: jax.Array  # [N, A] bool, True = available
+    action_mask: jax.Array  # [N, A] bool: available actions / true action dimensions
     reward: jax.Array  # [] float32, the team reward
     agent_rewards: jax.Array  # [N] float32, individual rewards (team reward for shared worlds)
     terminated: jax.Array  # [] bool
@@ -89,8 +128,22 @@ def make_timestep(
 class MultiAgentEnv(Protocol):
     """A world: `spec` plus pure `reset` and `step` (see the module docstring)."""
 
-    spec: EnvSpec
+    spec: EnvSpec  # spec.obs_sizes, spec.action_sizes: each agent's true sizes
 
     def reset(self, key: jax.Array) -> tuple[Any, TimeStep]: ...
 
     def step(self, state: Any, actions: jax.Array) -> tuple[Any, TimeStep]: ...
+
+
+class World:
+    """Base of the worlds (and wrappers): each agent's true sizes read off the spec."""
+
+    spec: EnvSpec
+
+    @property
+    def obs_sizes(self) -> tuple[int, ...]:
+        return self.spec.obs_sizes
+
+    @property
+    def action_sizes(self) -> tuple[int, ...]:
+        return self.spec.action_sizes

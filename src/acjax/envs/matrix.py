@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from acjax.envs.core import EnvSpec, make_timestep
+from acjax.envs.core import EnvSpec, World, make_timestep
 
 PAYOFFS = {
     "table1": [[5, -20, -20], [-20, 10, -20], [-20, -20, 20]],
@@ -23,7 +23,7 @@ PAYOFFS = {
 }
 
 
-class MatrixGame:
+class MatrixGame(World):
     def __init__(self, game: str):
         if game not in PAYOFFS:
             raise ValueError(f"unknown matrix game {game!r}; expected one of {sorted(PAYOFFS)}")

@@ -22,7 +22,7 @@ from jumanji.environments import RobotWarehouse
 from jumanji.environments.routing.robot_warehouse import utils as rw_utils
 from jumanji.environments.routing.robot_warehouse.generator import RandomGenerator
 
-from acjax.envs.core import EnvSpec, TimeStep, make_timestep
+from acjax.envs.core import EnvSpec, TimeStep, World, make_timestep
 
 SIZES = {"tiny": (1, 3), "small": (2, 3), "medium": (2, 5), "large": (3, 5)}
 DIFFICULTY = {"easy": 2.0, "normal": 1.0, "hard": 0.5}
@@ -42,7 +42,7 @@ def check_task(size: str, n_agents: int, difficulty: str) -> None:
         raise ValueError(f"unknown difficulty {difficulty!r}; expected easy, normal or hard")
 
 
-class JumanjiWarehouse:
+class JumanjiWarehouse(World):
     def __init__(self, size: str, n_agents: int, difficulty: str = "normal", max_steps: int = 500):
         check_task(size, n_agents, difficulty)
         rows, cols = SIZES[size]

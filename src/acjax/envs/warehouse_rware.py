@@ -62,7 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from acjax.envs.core import EnvSpec, TimeStep, make_timestep
+from acjax.envs.core import EnvSpec, TimeStep, World, make_timestep
 
 NOOP, FORWARD, LEFT, RIGHT, TOGGLE_LOAD = range(5)
 # rware's Direction values
@@ -154,7 +154,7 @@ class RwareState(NamedTuple):
     key: jax.Array  # PRNG key for the replacement draws
 
 
-class RwareEnv:
+class RwareEnv(World):
     """The original warehouse as a pure JAX world (see the module docstring)."""
 
     def __init__(

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from acjax.envs.core import EnvSpec, MultiAgentEnv, TimeStep
+from acjax.envs.core import EnvSpec, MultiAgentEnv, TimeStep, World
 
 
 def tree_where(cond: jax.Array, a: Any, b: Any) -> Any:
@@ -31,7 +31,7 @@ class AutoResetState(NamedTuple):
     reset_timestep: TimeStep
 
 
-class AutoReset:
+class AutoReset(World):
     """Starts the next episode from a pre-generated reset state when one ends.
 
     The returned TimeStep of a final step carries the next episode's first `obs`,
@@ -76,7 +76,7 @@ class EpisodeStatsState(NamedTuple):
     returned_length: jax.Array
 
 
-class EpisodeStats:
+class EpisodeStats(World):
     """Team return and length of each episode; `returned_*` hold the last finished one."""
 
     def __init__(self, env: Any):

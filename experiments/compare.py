@@ -22,7 +22,7 @@ os.environ.setdefault("XLA_FLAGS", f"--xla_force_host_platform_device_count={os.
 import numpy as np  # noqa: E402
 
 from acjax.config import load_config  # noqa: E402
-from acjax.train import train  # noqa: E402
+from acjax.run import train  # noqa: E402
 
 
 def curves(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from conftest import tiny_config
 
 from acjax.belief import belief_chain, split_inputs
 from acjax.nets import MLP
-from acjax.train import train
+from acjax.run import train
 
 A = 5
 

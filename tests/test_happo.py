@@ -10,7 +10,8 @@ from conftest import tiny_config
 
 from acjax.algos.happo import agent_order, sequential_agents
 from acjax.nets import masked_categorical
-from acjax.train import AXIS, make_trainer, train
+from acjax.run import train
+from acjax.train import AXIS, make_trainer
 
 ENV = "env=jumanji-rware-tiny-4ag"
 

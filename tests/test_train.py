@@ -14,7 +14,8 @@ import pytest
 from conftest import TINY, tiny_config
 
 from acjax.cli import main
-from acjax.train import NonFiniteLoss, make_trainer, train
+from acjax.run import NonFiniteLoss, train
+from acjax.train import make_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 

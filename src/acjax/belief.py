@@ -5,8 +5,13 @@ predicting them with its own policy network, feeding each prediction into the ne
 
     a~_j ~ pi_i(. | o_i, id=j, a~_{<j})   for j < i,      a_i ~ pi_i(. | o_i, id=i, a~_{<i})
 
-Policy inputs are (own observation, one-hot id, the prefix as one-hots in N-1 fixed slots with
-slots >= j zero). The chain is one `lax.scan` over the micro-step j = 0..N-1 in which every agent
+Policy inputs are (own observation, one-hot id, the prefix in N-1 fixed slots with slots >= j
+zero). A slot holds the action as the head encodes it: a one-hot (discrete) or [present, action
+vector clipped into the bounds, padded to the largest action size] (continuous).
+
+With a recurrent policy every query of agent i uses agent i's own memory: its predictions of the
+earlier agents change the id and prefix inputs, not the memory, and agent i's memory moves on
+with the step that chose its own action. The chain is one `lax.scan` over the micro-step j = 0..N-1 in which every agent
 evaluates its network at once (agents with j < i store a prediction in slot j, agent j samples its
 own action, agents with j > i do nothing): N batched network calls, no loop over agents.
 """
@@ -18,70 +23,81 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from acjax.nets import masked_categorical
 
 
 def policy_inputs(obs: jax.Array, ids: jax.Array, prefix: jax.Array) -> jax.Array:
-    """obs [..., O], ids [..., N], prefix [..., N-1, A] -> [..., O + N + (N-1)A] (usually
+    """obs [..., O], ids [..., N], prefix [..., N-1, S] -> [..., O + N + (N-1)S] (usually
     with an agent axis in `...`)."""
     flat = prefix.reshape(*prefix.shape[:-2], -1)
     return jnp.concatenate([obs, ids, flat], axis=-1)
 
 
-def split_inputs(x: jax.Array, num_agents: int, num_actions: int):
-    """Inverse of `policy_inputs`: (obs, ids, prefix)."""
-    n, a = num_agents, num_actions
-    obs_dim = x.shape[-1] - n - (n - 1) * a
-    prefix = x[..., obs_dim + n :].reshape(*x.shape[:-1], n - 1, a)
+def split_inputs(x: jax.Array, num_agents: int, slot_dim: int):
+    """Inverse of `policy_inputs`: (obs, ids, prefix [..., N-1, slot_dim])."""
+    n, s = num_agents, slot_dim
+    obs_dim = x.shape[-1] - n - (n - 1) * s
+    prefix = x[..., obs_dim + n :].reshape(*x.shape[:-1], n - 1, s)
     return x[..., :obs_dim], x[..., obs_dim : obs_dim + n], prefix
 
 
+def empty_prefix(batch_shape: tuple[int, ...], num_agents: int, slot_dim: int) -> jax.Array:
+    return jnp.zeros((*batch_shape, num_agents - 1, slot_dim), jnp.float32)
+
+
 def belief_chain(
-    logits_fn: Callable[[jax.Array], jax.Array],
+    step_fn: Callable,
+    head,
     obs: jax.Array,
     mask: jax.Array,
+    hidden: jax.Array,
+    reset: jax.Array,
     key: jax.Array,
-    num_actions: int,
     mode: str = "sample",
     belief_mask: bool = False,
 ):
     """Act with the belief chain.
 
-    logits_fn maps policy inputs [..., N, D] to logits [..., N, A] (agent i's network in row i).
-    mode: `sample` (predictions sampled, as in the paper), `mode` (argmax) or `none` (empty
-    prefix, ablation). Agent i's own action respects its mask; predictions of a_j are unmasked
-    (agent i cannot see j's mask) unless `belief_mask`.
-    Returns (actions [..., N], log_probs [..., N], inputs [..., N, D]) where inputs are exactly
-    those each agent used for its own action (its predicted prefix included).
+    step_fn(h, x, reset) -> (h', out) is one step of the policy network (agent i's in row i) on
+    inputs [..., N, D] and memories [..., N, H]; `head` turns outputs into distributions and
+    encodes actions into prefix slots. mode: `sample` (predictions sampled, as in the paper),
+    `mode` (the argmax, or the Gaussian's mean) or `none` (empty prefix, ablation). Agent i's own
+    action respects its mask; predictions of a discrete a_j are unmasked (agent i cannot see j's
+    mask) unless `belief_mask`; predictions of a continuous a_j use j's true dimensions.
+    Returns (actions, log_probs [..., N], inputs [..., N, D], memories [..., N, H]) where inputs
+    are exactly those each agent used for its own action (its predicted prefix included).
     """
     *batch, n, _ = obs.shape
     batch = tuple(batch)
     agents, slots = jnp.arange(n), jnp.arange(n - 1)
 
+    def rows(sel, x):  # sel [N] broadcast over x [*batch, N, ...]
+        return sel.reshape(sel.shape + (1,) * (x.ndim - len(batch) - 1))
+
     def step(carry, inp):
-        prefix, actions, logp, x_own = carry
+        prefix, actions, logp, x_own, h_own = carry
         j, k = inp
         k_own, k_pred = jax.random.split(k)
         ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n, n))
         x = policy_inputs(obs, ids, prefix)
-        logits = logits_fn(x)
-        own = masked_categorical(logits, mask)
+        h_new, out = step_fn(hidden, x, reset)
+        own = head.dist(out, mask)
         a_own = own.sample(seed=k_own)
         is_j = agents == j
-        actions = jnp.where(is_j, a_own, actions)
+        actions = jnp.where(rows(is_j, actions), a_own, actions)
         logp = jnp.where(is_j, own.log_prob(a_own), logp)
         x_own = jnp.where(is_j[:, None], x, x_own)
+        h_own = jnp.where(is_j[:, None], h_new, h_own)
         if mode != "none":
-            pred = masked_categorical(logits, mask[..., j, None, :] if belief_mask else None)
+            pred = head.prediction_dist(out, mask[..., j, None, :], belief_mask)
             a_pred = pred.sample(seed=k_pred) if mode == "sample" else pred.mode()
             write = (agents[:, None] > j) & (slots[None, :] == j)  # [N(i), N-1]
-            prefix = jnp.where(
-                write[..., None], jax.nn.one_hot(a_pred, num_actions)[..., None, :], prefix
-            )
-        return (prefix, actions, logp, x_own), None
+            prefix = jnp.where(write[..., None], head.encode(a_pred)[..., None, :], prefix)
+        return (prefix, actions, logp, x_own, h_own), None
 
-    prefix = jnp.zeros((*batch, n, n - 1, num_actions), obs.dtype)
+    prefix = empty_prefix((*batch, n), n, head.slot_dim)
     x0 = policy_inputs(obs, jnp.broadcast_to(jnp.eye(n), (*batch, n, n)), prefix)
-    init = (prefix, jnp.zeros((*batch, n), jnp.int32), jnp.zeros((*batch, n)), x0)
-    (_, actions, logp, inputs), _ = jax.lax.scan(step, init, (agents, jax.random.split(key, n)))
-    return actions, logp, inputs
+    init = (prefix, head.zeros((*batch, n)), jnp.zeros((*batch, n)), x0, hidden)
+    (_, actions, logp, inputs, hidden), _ = jax.lax.scan(
+        step, init, (agents, jax.random.split(key, n))
+    )
+    return actions, logp, inputs, hidden

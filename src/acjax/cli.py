@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import jax
 
-    from acjax.train import NonFiniteLoss, train
+    from acjax.run import NonFiniteLoss, train
 
     primary = jax.process_index() == 0  # only process 0 reports (and writes the run's files)
     if primary:

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-ALGOS = ("mappo", "ippo", "acpo", "acpo_nochain", "happo")
+from acjax.algos import NAMES as ALGOS
+from acjax.algos import REGISTRY as ALGO_REGISTRY
 
 
 class ConfigError(ValueError):
@@ -29,7 +30,10 @@ class NetConfig:
     critic_hidden: tuple[int, ...] = (128, 128)
     activation: str = "relu"
     layer_norm: bool = False
-    share_params: bool = True  # algo=happo: always false (see _resolve)
+    share_params: bool = True  # an algorithm may force it (acjax.algos.REGISTRY; happo: false)
+    rnn: str = "none"  # none | gru: a GRU after the MLP layers of actor and critic
+    rnn_hidden: int = 64
+    log_std_init: float = -0.5  # Gaussian heads: initial state-independent log-std
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class PPOConfig:
     adv_norm: bool = True
     adv_norm_per_agent: bool = False  # normalize advantages per agent instead of jointly
     adam_eps: float = 1e-5
+    chunk_len: int = 16  # net.rnn=gru: steps per sequence chunk (divides rollout_len)
 
 
 @dataclass(frozen=True)
@@ -236,10 +241,14 @@ def to_dict(cfg: Config) -> dict:
 
 
 def _resolve(cfg: Config) -> Config:
-    """Settings an algorithm fixes. HAPPO (HARL) has no parameter sharing: algo=happo always runs
-    with net.share_params=false, whatever was set, and the resolved config records it."""
-    if cfg.algo == "happo" and cfg.net.share_params:
-        cfg = dataclasses.replace(cfg, net=dataclasses.replace(cfg.net, share_params=False))
+    """Settings an algorithm fixes (`acjax.algos.REGISTRY`). HAPPO (HARL) has no parameter
+    sharing: algo=happo always runs with net.share_params=false, whatever was set, and the
+    resolved config records it."""
+    info = ALGO_REGISTRY.get(cfg.algo)
+    if info is not None and info.share_params is not None:
+        if cfg.net.share_params != info.share_params:
+            net = dataclasses.replace(cfg.net, share_params=info.share_params)
+            cfg = dataclasses.replace(cfg, net=net)
     return cfg
 
 
@@ -333,6 +342,22 @@ def validate(cfg: Config) -> None:
         0 <= c.lambda_micro <= 1, "acpo.lambda_micro", f"must lie in [0, 1], got {c.lambda_micro}"
     )
     n = cfg.net
+    _check(n.rnn in ("none", "gru"), "net.rnn", f"expected none or gru, got {n.rnn!r}")
+    _check(n.rnn_hidden > 0, "net.rnn_hidden", f"must be positive, got {n.rnn_hidden}")
+    _check(p.chunk_len > 0, "ppo.chunk_len", f"must be positive, got {p.chunk_len}")
+    if n.rnn != "none":
+        _check(
+            p.rollout_len % p.chunk_len == 0,
+            "ppo.chunk_len",
+            f"{p.chunk_len} does not divide ppo.rollout_len={p.rollout_len}",
+        )
+        chunks = cfg.num_envs * (p.rollout_len // p.chunk_len)
+        _check(
+            chunks % p.num_minibatches == 0,
+            "ppo.num_minibatches",
+            f"the {chunks} sequence chunks (num_envs * rollout_len / chunk_len) do not split "
+            f"into {p.num_minibatches} minibatches",
+        )
     for key in ("actor_hidden", "critic_hidden"):
         h = getattr(n, key)
         _check(

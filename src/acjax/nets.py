@@ -1,14 +1,28 @@
-"""Actor and critic networks (MLP), masked categorical action heads, parameter sharing.
+"""Networks (MLP, optionally followed by a GRU), action heads, parameter sharing.
 
-Inputs are built by the algorithms (observation or global state, one-hot agent id, and for ACPO
-the action prefix); the networks only map a feature vector to logits or a value. With parameter
-sharing one network serves every agent; without it the parameters are stacked on a leading agent
-axis and the network is vmapped over the agent axis of its input (axis -2).
+Every network is one step of a possibly recurrent function
+
+    (h, x, reset) -> (h', out)        h [..., H], x [..., D], reset [...] bool
+
+where h is the network's memory (H = 0 for an MLP: nothing is carried) and `reset` marks the
+first step of an episode (the memory is zeroed before the step). Inputs are built by the
+algorithms (observation or global state, one-hot agent id, and for ACPO the action prefix). With
+parameter sharing one network serves every agent; without it the parameters are stacked on a
+leading agent axis and the network is vmapped over the agent axis of its input (axis -2).
+
+Action heads turn a network's output into a distribution:
+- `CategoricalHead`: masked categorical over the available actions (discrete worlds);
+- `GaussianHead`: diagonal Gaussian with a state-independent log-std (a parameter of the actor,
+  appended to its output), over each agent's true action dimensions only. Actions are kept in
+  the bounds by clipping only what is sent to the world (`to_env`): the stored action and its
+  log-probability stay those of the unclipped Gaussian sample, so the PPO ratio is exact and the
+  entropy is the Gaussian's closed form (tanh squashing would need a Jacobian correction, has no
+  closed-form entropy and saturates at the bounds; MAPPO/HAPPO's reference implementations clip).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import distrax
 import flax.linen as nn
@@ -19,26 +33,108 @@ import numpy as np
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh, "gelu": nn.gelu}
 
 
-class MLP(nn.Module):
+class Net(nn.Module):
+    """MLP layers, then (rnn_hidden > 0) a GRU cell, then a linear output; with log_std_dim > 0
+    a state-independent log-std parameter is appended to the output (Gaussian heads)."""
+
     hidden: Sequence[int]
     out_dim: int
     out_scale: float
     activation: str = "relu"
     layer_norm: bool = False
+    rnn_hidden: int = 0
+    log_std_dim: int = 0
+    log_std_init: float = 0.0
 
     @nn.compact
-    def __call__(self, x):
+    def __call__(self, h, x, reset):
         act = ACTIVATIONS[self.activation]
         if self.layer_norm:
             x = nn.LayerNorm()(x)
-        for h in self.hidden:
-            x = nn.Dense(h, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x)
-            x = act(x)
+        for size in self.hidden:
+            x = act(nn.Dense(size, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x))
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
-        return nn.Dense(self.out_dim, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+        if self.rnn_hidden:
+            h = jnp.where(reset[..., None], jnp.zeros_like(h), h)
+            h, x = nn.GRUCell(self.rnn_hidden)(h, x)
+        out = nn.Dense(self.out_dim, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+        if self.log_std_dim:
+            log_std = self.param(
+                "log_std", nn.initializers.constant(self.log_std_init), (self.log_std_dim,)
+            )
+            out = jnp.concatenate(
+                [out, jnp.broadcast_to(log_std, (*out.shape[:-1], self.log_std_dim))], axis=-1
+            )
+        return h, out
 
 
+# a network step with its parameters bound: (h, x, reset) -> (h', out)
+Step = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+
+
+class AgentNet:
+    """A `Net` applied per agent: x [..., N, D], h [..., N, H] -> (h', out [..., N, out])."""
+
+    def __init__(self, module: Net, num_agents: int, share: bool):
+        self.module, self.num_agents, self.share = module, num_agents, share
+        self.hidden_dim = module.rnn_hidden
+
+    def init(self, key: jax.Array, in_dim: int):
+        """Parameters (stacked on a leading agent axis without sharing). Call outside jit/vmap:
+        XLA:CPU can deadlock on batched QR (orthogonal init) with several host devices, so
+        each network is initialized by its own call of one compiled init."""
+        init = jax.jit(self.module.init)
+        dummy = (jnp.zeros((self.hidden_dim,)), jnp.zeros((in_dim,)), jnp.zeros((), bool))
+        if self.share:
+            return init(key, *dummy)
+        params = [init(k, *dummy) for k in jax.random.split(key, self.num_agents)]
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *params)
+
+    def initial_hidden(self, batch_shape: tuple[int, ...]) -> jax.Array:
+        return jnp.zeros((*batch_shape, self.num_agents, self.hidden_dim), jnp.float32)
+
+    def apply(self, params, h, x, reset, agent: int | None = None):
+        """One step for every agent; `reset` (per environment, or finer) broadcasts to x's batch
+        and agent axes, trailing axes added. With `agent`,
+        x [..., D] and h [..., H] are fed to that agent's network alone."""
+        reset = jnp.broadcast_to(_expand(jnp.asarray(reset), x.ndim - 1), x.shape[:-1])
+        if self.share:
+            return self.module.apply(params, h, x, reset)
+        if agent is not None:
+            return self.module.apply(jax.tree.map(lambda p: p[agent], params), h, x, reset)
+        vmapped = jax.vmap(self.module.apply, in_axes=(0, -2, -2, -1), out_axes=(-2, -2))
+        return vmapped(params, h, x, reset)
+
+    def step(self, params, agent: int | None = None) -> Step:
+        return lambda h, x, reset: self.apply(params, h, x, reset, agent)
+
+
+def unroll(step: Step, h0: jax.Array, xs: jax.Array, resets: jax.Array):
+    """Run a network step over a leading time axis: xs [L, ..., D], resets [L, ...] (broadcast
+    to the batch of xs), h0 [..., H]. Returns (outs [L, ...], h_in [L, ..., H], h_last) where
+    h_in[t] is the memory entering step t before its reset. A feed-forward network (H = 0) is
+    one batched call."""
+    if h0.shape[-1] == 0:
+        h = jnp.broadcast_to(h0, (xs.shape[0], *h0.shape))
+        _, outs = step(h, xs, _expand(resets, xs.ndim - 1))
+        return outs, h, h0
+
+    def body(h, inp):
+        x, r = inp
+        h_new, out = step(h, x, _expand(r, x.ndim - 1))
+        return h_new, (out, h)
+
+    h_last, (outs, h_in) = jax.lax.scan(body, h0, (xs, resets))
+    return outs, h_in, h_last
+
+
+def _expand(r: jax.Array, ndim: int) -> jax.Array:
+    """Trailing singleton axes so that per-environment flags broadcast over agents."""
+    return r.reshape(r.shape + (1,) * (ndim - r.ndim))
+
+
+# ---------------------------------------------------------------------- action heads
 def masked_categorical(logits: jax.Array, mask: jax.Array | None) -> distrax.Categorical:
     """Categorical over available actions only (mask True = available)."""
     if mask is not None:
@@ -46,37 +142,104 @@ def masked_categorical(logits: jax.Array, mask: jax.Array | None) -> distrax.Cat
     return distrax.Categorical(logits=logits)
 
 
-class AgentNet:
-    """An MLP applied per agent: x [..., N, D] -> [..., N, out_dim] (shared or stacked params)."""
+class MaskedDiagGaussian:
+    """Diagonal Gaussian over the dimensions where `mask` is True (an agent's true action
+    dimensions); padded dimensions are 0 in samples and modes and enter neither the
+    log-probability nor the entropy. Per dimension it is distrax.Normal(mean, exp(log_std))."""
 
-    def __init__(self, module: MLP, num_agents: int, share: bool):
-        self.module, self.num_agents, self.share = module, num_agents, share
+    def __init__(self, mean: jax.Array, log_std: jax.Array, mask: jax.Array):
+        self.normal = distrax.Normal(mean, jnp.exp(log_std))
+        self.mask = jnp.broadcast_to(mask, mean.shape)
 
-    def init(self, key: jax.Array, in_dim: int):
-        """Parameters (stacked on a leading agent axis without sharing). Call outside jit/vmap:
-        XLA:CPU can deadlock on batched QR (orthogonal init) with several host devices, so
-        each network is initialized by its own call of one compiled init."""
-        init = jax.jit(self.module.init)
-        dummy = jnp.zeros((in_dim,), jnp.float32)
-        if self.share:
-            return init(key, dummy)
-        params = [init(k, dummy) for k in jax.random.split(key, self.num_agents)]
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *params)
+    def sample(self, seed: jax.Array) -> jax.Array:
+        return jnp.where(self.mask, self.normal.sample(seed=seed), 0.0)
 
-    def apply(self, params, x: jax.Array, agent: int | None = None) -> jax.Array:
-        """x [..., N, D] -> [..., N, out]; with `agent`, x [..., D] is fed to that agent's net."""
-        if self.share:
-            return self.module.apply(params, x)
-        if agent is not None:
-            return self.module.apply(jax.tree.map(lambda p: p[agent], params), x)
-        return jax.vmap(self.module.apply, in_axes=(0, -2), out_axes=-2)(params, x)
+    def mode(self) -> jax.Array:
+        return jnp.where(self.mask, self.normal.mode(), 0.0)
+
+    def log_prob(self, action: jax.Array) -> jax.Array:
+        return jnp.sum(jnp.where(self.mask, self.normal.log_prob(action), 0.0), axis=-1)
+
+    def entropy(self) -> jax.Array:
+        return jnp.sum(jnp.where(self.mask, self.normal.entropy(), 0.0), axis=-1)
 
 
-def make_nets(num_agents: int, num_actions: int, net_cfg) -> tuple[AgentNet, AgentNet]:
+class CategoricalHead:
+    """Discrete actions: int32 [..., N]; a prefix slot holds a one-hot (all zero = absent)."""
+
+    continuous = False
+
+    def __init__(self, num_actions: int):
+        self.num_actions = self.out_dim = self.slot_dim = num_actions
+
+    def dist(self, out: jax.Array, mask: jax.Array) -> distrax.Categorical:
+        return masked_categorical(out, mask)
+
+    def prediction_dist(self, out, mask, use_mask: bool) -> distrax.Categorical:
+        """Another agent's action as this agent predicts it: its mask only on request."""
+        return masked_categorical(out, mask if use_mask else None)
+
+    def encode(self, action: jax.Array) -> jax.Array:
+        return jax.nn.one_hot(action, self.num_actions)
+
+    def to_env(self, action: jax.Array, mask: jax.Array) -> jax.Array:
+        return action
+
+    def zeros(self, shape: tuple[int, ...]) -> jax.Array:
+        """No-op actions for `shape` = batch + (N,)."""
+        return jnp.zeros(shape, jnp.int32)
+
+
+class GaussianHead:
+    """Continuous actions: float32 [..., N, A] (A the largest action size, padded dims 0). The
+    network outputs the mean and the log-std; a prefix slot holds [present, action clipped into
+    the bounds] (A + 1 numbers; all zero = absent)."""
+
+    continuous = True
+
+    def __init__(self, action_dim: int, low: float, high: float):
+        self.num_actions = self.out_dim = action_dim
+        self.slot_dim = action_dim + 1
+        self.low, self.high = low, high
+
+    def dist(self, out: jax.Array, mask: jax.Array) -> MaskedDiagGaussian:
+        a = self.num_actions
+        return MaskedDiagGaussian(out[..., :a], out[..., a:], mask)
+
+    def prediction_dist(self, out, mask, use_mask: bool) -> MaskedDiagGaussian:
+        """Another agent's action: its true dimensions (structure, not state) always apply."""
+        return self.dist(out, mask)
+
+    def encode(self, action: jax.Array) -> jax.Array:
+        present = jnp.ones((*action.shape[:-1], 1), action.dtype)
+        return jnp.concatenate([present, jnp.clip(action, self.low, self.high)], axis=-1)
+
+    def to_env(self, action: jax.Array, mask: jax.Array) -> jax.Array:
+        """What the world receives: clipped into the bounds, padded dimensions zero."""
+        return jnp.where(mask, jnp.clip(action, self.low, self.high), 0.0)
+
+    def zeros(self, shape: tuple[int, ...]) -> jax.Array:
+        return jnp.zeros((*shape, self.num_actions), jnp.float32)
+
+
+def make_head(spec) -> CategoricalHead | GaussianHead:
+    if spec.continuous:
+        return GaussianHead(spec.num_actions, spec.action_low, spec.action_high)
+    return CategoricalHead(spec.num_actions)
+
+
+def make_nets(num_agents: int, head, net_cfg) -> tuple[AgentNet, AgentNet]:
     """(actor, critic) from the `net` section of the config."""
-    kw = dict(activation=net_cfg.activation, layer_norm=net_cfg.layer_norm)
-    actor = MLP(tuple(net_cfg.actor_hidden), num_actions, 0.01, **kw)
-    critic = MLP(tuple(net_cfg.critic_hidden), 1, 1.0, **kw)
+    kw = dict(
+        activation=net_cfg.activation,
+        layer_norm=net_cfg.layer_norm,
+        rnn_hidden=net_cfg.rnn_hidden if net_cfg.rnn == "gru" else 0,
+    )
+    gauss = dict(log_std_dim=head.num_actions, log_std_init=net_cfg.log_std_init)
+    actor = Net(
+        tuple(net_cfg.actor_hidden), head.out_dim, 0.01, **kw, **(gauss if head.continuous else {})
+    )
+    critic = Net(tuple(net_cfg.critic_hidden), 1, 1.0, **kw)
     share = net_cfg.share_params
     return AgentNet(actor, num_agents, share), AgentNet(critic, num_agents, share)
 

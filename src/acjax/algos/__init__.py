@@ -1,22 +1,47 @@
-"""Algorithms: each class defines only what differs (acting, critic inputs, advantages)."""
+"""Algorithms: names, the constraints each one puts on the config, and `make`.
+
+An algorithm is an `acjax.algos.base.Algorithm`: four pieces (acting, critic, advantages,
+optimization) that the trainer calls. The algorithms combine the pieces and differ only where the
+maths differs:
+
+    mappo         independent acting   centralized critic V(s, i)        GAE        joint PPO
+    ippo          independent acting   local critic V(o_i, i)            GAE        joint PPO
+    acpo          belief chain         chained critic V(s, i, a_<i)      chained    joint PPO
+    acpo_nochain  belief chain         centralized critic V(s, i)        GAE        joint PPO
+    happo         independent acting   centralized critic V(s, i)        team GAE   sequential
+
+This module imports nothing heavy: the config reads `NAMES` and `REGISTRY` from it.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AlgoInfo:
+    module: str  # where the factory lives
+    factory: str  # factory(cfg, spec, head) -> Algorithm
+    share_params: bool | None = None  # a value the algorithm forces on net.share_params
+    why: str = ""
+
 
 REGISTRY = {
-    "mappo": ("acjax.algos.mappo", "MAPPO"),
-    "ippo": ("acjax.algos.ippo", "IPPO"),
-    "acpo": ("acjax.algos.acpo", "ACPO"),
-    "acpo_nochain": ("acjax.algos.acpo", "ACPONoChain"),
-    "happo": ("acjax.algos.happo", "HAPPO"),
+    "mappo": AlgoInfo("acjax.algos.mappo", "mappo"),
+    "ippo": AlgoInfo("acjax.algos.mappo", "ippo"),
+    "acpo": AlgoInfo("acjax.algos.acpo", "acpo"),
+    "acpo_nochain": AlgoInfo("acjax.algos.acpo", "acpo_nochain"),
+    "happo": AlgoInfo(
+        "acjax.algos.happo", "happo", share_params=False, why="happo trains per-agent parameters"
+    ),
 }
 NAMES = tuple(REGISTRY)
 
 
-def make(cfg, spec):
-    """The algorithm object named by cfg.algo for a world with this spec."""
+def make(cfg, spec, head):
+    """The algorithm named by cfg.algo for a world with this spec and action head."""
     if cfg.algo not in REGISTRY:
         raise ValueError(f"unknown algorithm {cfg.algo!r}; expected one of {NAMES}")
-    module, cls = REGISTRY[cfg.algo]
-    return getattr(importlib.import_module(module), cls)(cfg, spec)
+    info = REGISTRY[cfg.algo]
+    return getattr(importlib.import_module(info.module), info.factory)(cfg, spec, head)

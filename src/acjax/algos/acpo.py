@@ -1,113 +1,135 @@
-"""ACPO (the paper, Sections 4-6; ACPO.md): MAPPO with exactly three differences.
+"""ACPO (the paper, Sections 4-6; ACPO.md): MAPPO with exactly three different pieces.
 
-1. Acting (ACPO.md section 2, paper Appendix L): the belief chain. Agent i predicts the actions of
+1. Acting (ACPO.md section 2, paper Appendix L): `BeliefChain`. Agent i predicts the actions of
    agents 0..i-1 with its own policy network queried with their ids, feeding each prediction into
-   the next, then samples its own action given the predicted prefix. One `lax.scan` over the
-   micro-step j, every agent evaluated at once; the prefix used is stored for the update.
-2. Critic inputs (ACPO.md section 3): V(x_t, id=i, a_{t,<i}) with the actual actions of the
-   earlier agents; the bootstrap value of a state is V(x, id=0, empty prefix).
-3. Advantages (ACPO.md section 4, paper Appendix D): `chained_gae` over T*N micro-steps with
+   the next, then samples its own action given the predicted prefix (`acjax.belief`). Without
+   parameter sharing an auxiliary loss trains agent i's network to predict the earlier agents'
+   actual actions.
+2. Critic (ACPO.md section 3): `ChainedCritic`, V(x_t, id=i, a_{t,<i}) with the actual actions of
+   the earlier agents; the bootstrap value of a state is V(x, id=0, empty prefix).
+3. Advantages (ACPO.md section 4, paper Appendix D): `ChainedGAE` over T*N micro-steps with
    gamma' = gamma^(1/N) and lambda' = lambda^(1/N).
 
-`acpo_nochain` (the paper's ablation, Fig. 4) keeps 1 and takes MAPPO's critic and GAE.
+`acpo_nochain` (the paper's ablation, Fig. 4) combines piece 1 with MAPPO's critic and GAE.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
 from acjax import advantages as adv_lib
-from acjax.algos.mappo import MAPPO
-from acjax.belief import belief_chain, policy_inputs, split_inputs
+from acjax.algos.base import Algorithm
+from acjax.algos.mappo import GAE, JointPPO, StateCritic, critic_view
+from acjax.belief import belief_chain, empty_prefix, policy_inputs, split_inputs
 from acjax.nets import agent_ids
 
 
-class ACPO(MAPPO):
-    def __init__(self, cfg, spec):
-        super().__init__(cfg, spec)
-        self.a = spec.num_actions
-        self.acpo = cfg.acpo
-        aux = cfg.acpo.aux_coef
-        self.aux_coef = aux if aux >= 0 else (0.0 if cfg.net.share_params else 1.0)
+@dataclass(frozen=True)
+class BeliefChain:
+    n: int
+    slot_dim: int
+    mode: str = "sample"  # sample | mode | none
+    belief_mask: bool = False
+    aux_coef: float = 0.0
 
-    # --- 1. acting: the belief chain -------------------------------------------------------
-    def actor_inputs(self, obs):
+    def inputs(self, obs):
         """Own id and an empty prefix (the shape of every policy input)."""
-        prefix = jnp.zeros((*obs.shape[:-1], self.n - 1, self.a), obs.dtype)
-        return policy_inputs(obs, agent_ids(self.n, obs.shape[:-2]), prefix)
+        batch = obs.shape[:-2]
+        prefix = empty_prefix((*batch, self.n), self.n, self.slot_dim)
+        return policy_inputs(obs, agent_ids(self.n, batch), prefix)
 
-    def act(self, actor, params, obs, mask, key):
-        return belief_chain(
-            lambda x: actor.apply(params, x),
-            obs,
-            mask,
-            key,
-            self.a,
-            self.acpo.belief,
-            self.acpo.belief_mask,
-        )
+    def act(self, policy, head, obs, mask, hidden, reset, key):
+        return belief_chain(policy, head, obs, mask, hidden, reset, key, self.mode, self.belief_mask)
 
-    def aux_loss(self, actor, params, batch):
-        """Without sharing (ACPO.md section 2): cross-entropy between agent i's prediction
-        pi_i(. | o_i, id=j, a~_{<j}) and the actual a_j, for all j < i."""
-        if self.aux_coef == 0 or self.n == 1:
+    def aux_loss(self, policy_out, head, batch):
+        """Without sharing (ACPO.md section 2): the negative log-likelihood of the actual a_j
+        under agent i's prediction pi_i(. | o_i, id=j, a~_{<j}), for every pair j < i (the
+        earlier agents that agent i conditions on), averaged over samples and pairs."""
+        n = self.n
+        if self.aux_coef == 0 or n == 1:
             return jnp.zeros(())
-        n, a = self.n, self.a
-        obs, _, prefix = split_inputs(batch["actor_in"], n, a)  # [B, N(i), ...]
-        obs_dim = obs.shape[-1]
+        obs, _, prefix = split_inputs(batch.actor_in, n, self.slot_dim)  # [..., N(i), ...]
         j = jnp.arange(n)
         keep = jnp.arange(n - 1)[None, :] < j[:, None]  # [N(j), N-1]: slots before j
-        pre_j = prefix[..., None, :, :, :] * keep[:, None, :, None]  # [B, N(j), N(i), N-1, A]
-        obs_j = jnp.broadcast_to(obs[..., None, :, :], (*pre_j.shape[:-2], obs_dim))
-        ids = jnp.broadcast_to(jax.nn.one_hot(j, n)[:, None, :], (*pre_j.shape[:-2], n))
-        logits = actor.apply(params, policy_inputs(obs_j, ids, pre_j))  # [B, N(j), N(i), A]
-        logp = jax.nn.log_softmax(logits)
-        target = batch["action"][..., :, None]  # a_j: [B, N(j), 1]
-        ce = -jnp.take_along_axis(logp, target[..., None], axis=-1)[..., 0]
-        valid = j[None, :] < j[:, None]  # [N(j), N(i)]: j < i
-        return self.aux_coef * jnp.sum(ce * valid) / (ce.shape[0] * jnp.sum(valid))
-
-    # --- 2. chained critic ---------------------------------------------------------------
-    def critic_view(self, obs, global_state):
-        if self.acpo.critic_view == "local":
-            return obs
-        return super().critic_view(obs, global_state)
-
-    def critic_inputs(self, view, actions, actor_in):
-        """V(x, id=i, a_{<i}): actual actions of agents 0..i-1 (or the predicted prefix)."""
-        n, a = self.n, self.a
-        if self.acpo.critic_prefix == "predicted":
-            prefix = split_inputs(actor_in, n, a)[2]
+        pre_j = prefix[..., None, :, :, :] * keep[:, None, :, None]  # [..., N(j), N(i), N-1, S]
+        lead = pre_j.shape[:-2]
+        obs_j = jnp.broadcast_to(obs[..., None, :, :], (*lead, obs.shape[-1]))
+        ids = jnp.broadcast_to(jax.nn.one_hot(j, n)[:, None, :], (*lead, n))
+        out = policy_out(policy_inputs(obs_j, ids, pre_j))  # [..., N(j), N(i), out]
+        act = batch.action  # a_j, repeated for every predicting agent i
+        if head.continuous:
+            target = jnp.broadcast_to(act[..., :, None, :], (*lead, act.shape[-1]))
         else:
-            onehot = jax.nn.one_hot(actions[..., : n - 1], a)  # [..., N-1, A]
+            target = jnp.broadcast_to(act[..., :, None], lead)
+        mask_j = batch.mask[..., :, None, :]  # [..., N(j), 1, A]
+        nll = -head.prediction_dist(out, mask_j, self.belief_mask).log_prob(target)
+        valid = j[:, None] < j[None, :]  # [N(j), N(i)]: agent i predicts an earlier agent j
+        per_pair = jnp.mean(nll.reshape(-1, n, n), axis=0)
+        return self.aux_coef * jnp.sum(per_pair * valid) / jnp.sum(valid)
+
+
+@dataclass(frozen=True)
+class ChainedCritic:
+    """V(x, id=i, a_{<i}): the actual actions of agents 0..i-1 (or, as an ablation, the
+    prefix agent i predicted); B_t = V(x_{t+1}, id=0, empty prefix)."""
+
+    n: int
+    head: object
+    view: str = "global"
+    prefix: str = "actual"  # actual | predicted
+    bootstrap_agent = 0
+
+    def inputs(self, obs, global_state, actions, actor_inputs):
+        n, s = self.n, self.head.slot_dim
+        view = critic_view(self.view, obs, global_state)
+        if self.prefix == "predicted":
+            prefix = split_inputs(actor_inputs, n, s)[2]
+        else:
+            enc = self.head.encode(actions)[..., : n - 1, :]  # [..., N-1, S]
             lower = jnp.arange(n - 1)[None, :] < jnp.arange(n)[:, None]  # [N(i), N-1]: j < i
-            prefix = onehot[..., None, :, :] * lower[..., None]
+            prefix = enc[..., None, :, :] * lower[..., None]
         return policy_inputs(view, agent_ids(n, view.shape[:-2]), prefix)
 
-    bootstrap_agent = 0  # B_t is agent 0's value of the next state (per agent w/o sharing)
+    def bootstrap_inputs(self, final_obs, final_global_state):
+        x = critic_view(self.view, final_obs, final_global_state)[..., 0, :]
+        batch = x.shape[:-1]
+        id0 = jnp.broadcast_to(jax.nn.one_hot(0, self.n), (*batch, self.n))
+        return policy_inputs(x, id0, empty_prefix(batch, self.n, self.head.slot_dim))
 
-    def bootstrap_inputs(self, final_view):
-        """B_t = V(x_{t+1}, id=0, empty prefix): one value per environment."""
-        x = final_view[..., 0, :]
-        id0 = jnp.broadcast_to(jax.nn.one_hot(0, self.n), (*x.shape[:-1], self.n))
-        return policy_inputs(x, id0, jnp.zeros((*x.shape[:-1], self.n - 1, self.a), x.dtype))
 
-    # --- 3. chained advantages -----------------------------------------------------------
-    def advantages(self, rewards, values, bootstrap, terminated, truncated):
-        ppo = self.cfg.ppo
-        gamma_m = ppo.gamma ** (1.0 / self.n)
-        lambda_m = self.acpo.lambda_micro or ppo.gae_lambda ** (1.0 / self.n)
+@dataclass(frozen=True)
+class ChainedGAE:
+    """`acjax.advantages.chained_gae` with micro-step gamma' and lambda'."""
+
+    gamma_micro: float
+    lambda_micro: float
+
+    def __call__(self, rewards, values, bootstrap, terminated, truncated):
         return adv_lib.chained_gae(
-            rewards, values, bootstrap, terminated, truncated, gamma_m, lambda_m
+            rewards, values, bootstrap, terminated, truncated, self.gamma_micro, self.lambda_micro
         )
 
 
-class ACPONoChain(ACPO):
-    """The paper's ablation: ACPO's acting with MAPPO's critic and GAE."""
+def belief_acting(cfg, spec, head) -> BeliefChain:
+    aux = cfg.acpo.aux_coef
+    aux = aux if aux >= 0 else (0.0 if cfg.net.share_params else 1.0)
+    n = spec.num_agents
+    return BeliefChain(n, head.slot_dim, cfg.acpo.belief, cfg.acpo.belief_mask, aux)
 
-    critic_view = MAPPO.critic_view
-    critic_inputs = MAPPO.critic_inputs
-    bootstrap_agent = MAPPO.bootstrap_agent
-    bootstrap_inputs = MAPPO.bootstrap_inputs
-    advantages = MAPPO.advantages
+
+def acpo(cfg, spec, head) -> Algorithm:
+    n, ppo, c = spec.num_agents, cfg.ppo, cfg.acpo
+    critic = ChainedCritic(n, head, c.critic_view, c.critic_prefix)
+    lambda_m = c.lambda_micro or ppo.gae_lambda ** (1.0 / n)
+    adv = ChainedGAE(ppo.gamma ** (1.0 / n), lambda_m)
+    return Algorithm("acpo", belief_acting(cfg, spec, head), critic, adv, JointPPO())
+
+
+def acpo_nochain(cfg, spec, head) -> Algorithm:
+    """The paper's ablation: ACPO's acting with MAPPO's critic and GAE."""
+    gae = GAE(cfg.ppo.gamma, cfg.ppo.gae_lambda)
+    critic = StateCritic("global")
+    return Algorithm("acpo_nochain", belief_acting(cfg, spec, head), critic, gae, JointPPO())

@@ -1,10 +1,11 @@
 """HAPPO (Kuba et al. 2022, as HARL implements it; REFERENCES.md "HAPPO", ACPO.md section 6).
 
-MAPPO's acting, critic and GAE with a different optimization phase (the `optimize` hook of the
-Trainer):
+MAPPO's acting and critic with the team advantage and a different optimization piece
+(`SequentialPPO`):
 
 - No parameter sharing: every agent has its own actor (and critic) parameters, stacked on a
-  leading agent axis. `algo=happo` forces `net.share_params=false` in the resolved config.
+  leading agent axis. `algo=happo` forces `net.share_params=false` in the resolved config (the
+  constraint is declared in `acjax.algos.REGISTRY`).
 - Advantage computed once, before the agents train: the team advantage. MAPPO's GAE gives one
   advantage per agent from its own centralized critic V_i(s, id=i); HAPPO uses their mean, which
   (GAE being linear in the values) is GAE with the single critic V(s) = mean_i V_i(s) on the team
@@ -13,7 +14,7 @@ Trainer):
   device, reproducible from the seed, new at every update.
 - For j = 0..N-1, agent k = order[j] alone runs PPO epochs x minibatches on its own column of the
   batch with the loss -mean(M * min(r A, clip(r, 1 +- eps) A)) - ent_coef * entropy_k
-  (`Trainer.policy_loss` with weight M), where the per-sample factor M (data: no gradient, not
+  (`Trainer.actor_loss` with weight M), where the per-sample factor M (data: no gradient, not
   clipped) is the product of pi_new/pi_old of the agents trained before it in this update (1 for
   the first). After agent k's epochs, M <- M * pi_new_k / pi_old_k on the whole batch
   (`sequential_agents`).
@@ -34,11 +35,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from acjax.algos.mappo import MAPPO
-from acjax.config import ConfigError
-from acjax.nets import masked_categorical
-
-ACTOR_KEYS = ("actor_in", "mask", "action", "logp", "adv")
+from acjax.algos.base import Algorithm
+from acjax.algos.mappo import GAE, IndependentActing, StateCritic
 
 
 def agent_order(key: jax.Array, n: int) -> jax.Array:
@@ -95,59 +93,69 @@ class HappoOptimizer(NamedTuple):
         }
 
 
-class HAPPO(MAPPO):
-    def __init__(self, cfg, spec):
-        super().__init__(cfg, spec)
-        if cfg.net.share_params:  # load_config resolves this; only a hand-built Config gets here
-            raise ConfigError("config key 'net.share_params': happo needs per-agent parameters")
+class TeamGAE(GAE):
+    """MAPPO's GAE per agent, then the team advantage (mean over agents) for every agent."""
 
-    def advantages(self, rewards, values, bootstrap, terminated, truncated):
-        """MAPPO's GAE per agent, then the team advantage (mean over agents) for every agent."""
-        adv, targets = super().advantages(rewards, values, bootstrap, terminated, truncated)
+    def __call__(self, rewards, values, bootstrap, terminated, truncated):
+        adv, targets = super().__call__(rewards, values, bootstrap, terminated, truncated)
         return jnp.broadcast_to(jnp.mean(adv, axis=-1, keepdims=True), adv.shape), targets
 
+
+def agent_batch(batch, k: jax.Array):
+    """Agent k's column of the batch (a size-1 agent axis is kept)."""
+    col = lambda x, axis: jax.lax.dynamic_slice_in_dim(x, k, 1, axis)  # noqa: E731
+    return batch._replace(
+        actor_in=col(batch.actor_in, 2), mask=col(batch.mask, 2), action=col(batch.action, 2),
+        logp=col(batch.logp, 2), adv=col(batch.adv, 2), actor_h0=col(batch.actor_h0, 1),
+    )  # fmt: skip
+
+
+class SequentialPPO:
+    """Agents one after another in a random order, then the critic (module docstring)."""
+
     def make_optimizer(self, trainer):
-        ppo = self.cfg.ppo
+        ppo = trainer.cfg.ppo
         return HappoOptimizer(trainer.adam(ppo.lr), trainer.adam(ppo.critic_lr))
+
+    def agent_step(self, trainer, batch):
+        """step(k, params_k, opt_state_k, factor [C, L], key) -> (params_k, opt_state_k,
+        ratio_k [C, L], aux): agent k's PPO epochs x minibatches with the factor M."""
+        module = trainer.actor.module
+        policy = lambda p: lambda h, x, r: module.apply(p, h, x, r)  # noqa: E731
+
+        def loss_fn(p, data):
+            mb, factor = data
+            return trainer.actor_loss(policy(p), mb, factor[..., None])
+
+        def step(k, p_k, s_k, factor, key):
+            data = agent_batch(batch, k)
+            p_k, s_k, aux = trainer.sgd(loss_fn, trainer.optimizer.actor, p_k, s_k,
+                                        (data, factor), key)  # fmt: skip
+            out, _ = trainer.actor_outputs(policy(p_k), data)
+            ratio = jnp.exp(trainer.head.dist(out, data.mask).log_prob(data.action) - data.logp)
+            return p_k, s_k, ratio[..., 0], aux
+
+        return step
 
     def agent_update(self, trainer, params, opt_state, k, batch, factor, key):
         """Agent k's PPO epochs x minibatches with the factor M on the full stacked actor
         parameters and optimizer state: only slice k changes. Returns (params, opt_state,
-        ratio_k [B], aux)."""
-        step = self._agent_step(trainer, batch)
+        ratio_k [C, L], aux)."""
+        step = self.agent_step(trainer, batch)
         p_k, s_k, ratio, aux = step(k, take_agent(params, k), take_agent(opt_state, k), factor, key)
         return put_agent(params, k, p_k), put_agent(opt_state, k, s_k), ratio, aux
 
-    def _agent_step(self, trainer, batch):
-        module, ppo = trainer.actor.module, self.cfg.ppo
-        optimizer = trainer.optimizer.actor
-
-        def loss_fn(p, mb):
-            pg, stats = trainer.policy_loss(module.apply(p, mb["actor_in"]), mb, mb["factor"])
-            return pg - ppo.ent_coef * stats["entropy"], stats
-
-        def step(k, p_k, s_k, factor, key):
-            data = {n: jax.lax.dynamic_index_in_dim(batch[n], k, 1, False) for n in ACTOR_KEYS}
-            data["factor"] = factor
-            p_k, s_k, aux = trainer.sgd(loss_fn, optimizer, p_k, s_k, data, key)
-            dist = masked_categorical(module.apply(p_k, data["actor_in"]), data["mask"])
-            ratio = jnp.exp(dist.log_prob(data["action"]) - data["logp"])
-            return p_k, s_k, ratio, aux
-
-        return step
-
     def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
-        """Agents one after another in a random order, then the critic (module docstring)."""
+        n = batch.actor_in.shape[2]
         k_order, k_actor, k_critic = jax.random.split(key, 3)
-        order = agent_order(k_order, self.n)
-        n_samples = batch["action"].shape[0]
+        order = agent_order(k_order, n)
         actor, actor_state, _, aux = sequential_agents(
-            self._agent_step(trainer, batch),
+            self.agent_step(trainer, batch),
             order,
             params["actor"],
             opt_state["actor"],
-            jnp.ones((n_samples,), jnp.float32),
-            jax.random.split(k_actor, self.n),
+            jnp.ones(batch.first.shape, jnp.float32),
+            jax.random.split(k_actor, n),
         )
 
         def critic_loss(p, mb):
@@ -166,3 +174,8 @@ class HAPPO(MAPPO):
         metrics["agent_order"] = order  # integer: passed to the metrics unaveraged
         params = {"actor": actor, "critic": critic}
         return params, {"actor": actor_state, "critic": critic_state}, metrics
+
+
+def happo(cfg, spec, head) -> Algorithm:
+    adv = TeamGAE(cfg.ppo.gamma, cfg.ppo.gae_lambda)
+    return Algorithm("happo", IndependentActing(), StateCritic("global"), adv, SequentialPPO())

@@ -1,73 +1,73 @@
-"""MAPPO (Yu et al. 2022): decentralized actor pi(a_i | o_i, id=i), centralized critic
-V(s, id=i) on the global state, ordinary GAE per agent on the team reward.
+"""MAPPO (Yu et al. 2022) and IPPO (de Witt et al. 2020), and the pieces other algorithms reuse.
 
-An algorithm is a small class whose methods are what differs between algorithms: acting, the
-critic's inputs and the advantages. Rollout, PPO losses and the optimizer are shared
-(`acjax.train`). Shapes carry an explicit agent axis: obs [..., N, O], global_state [..., S],
-actions [..., N].
+MAPPO: decentralized actor pi(a_i | o_i, id=i), centralized critic V(s, id=i) on the global
+state, ordinary GAE per agent on the team reward, PPO on actor and critic together. IPPO differs
+only in what the critic sees: the agent's own observation V(o_i, id=i).
 """
 
 from __future__ import annotations
 
-import jax
+from dataclasses import dataclass
+
 import jax.numpy as jnp
 
 from acjax import advantages as adv_lib
-from acjax.nets import agent_ids, masked_categorical
+from acjax.algos.base import Algorithm
+from acjax.nets import agent_ids
 
 
-class MAPPO:
-    def __init__(self, cfg, spec):
-        self.cfg, self.spec = cfg, spec
-        self.n = spec.num_agents
+def with_ids(x):
+    """[..., N, D] -> [..., N, D + N]: each agent's input with its one-hot id."""
+    return jnp.concatenate([x, agent_ids(x.shape[-2], x.shape[:-2])], axis=-1)
 
-    # --- acting --------------------------------------------------------------------------
-    def actor_inputs(self, obs: jax.Array) -> jax.Array:
-        """[..., N, O] -> [..., N, O + N]: own observation and one-hot id."""
-        return jnp.concatenate([obs, agent_ids(self.n, obs.shape[:-2])], axis=-1)
 
-    def act(self, actor, params, obs, mask, key):
-        """Every agent samples its action independently: (actions, log_probs, actor_inputs)."""
-        x = self.actor_inputs(obs)
-        dist = masked_categorical(actor.apply(params, x), mask)
+def critic_view(view: str, obs, global_state):
+    """What a critic sees of a state, per agent: the global state or the agent's observation."""
+    if view == "local":
+        return obs
+    return jnp.broadcast_to(global_state[..., None, :], (*obs.shape[:-1], global_state.shape[-1]))
+
+
+class IndependentActing:
+    """Every agent samples its own action from pi(. | o_i, id=i)."""
+
+    def inputs(self, obs):
+        return with_ids(obs)
+
+    def act(self, policy, head, obs, mask, hidden, reset, key):
+        x = self.inputs(obs)
+        hidden, out = policy(hidden, x, reset)
+        dist = head.dist(out, mask)
         actions = dist.sample(seed=key)
-        return actions, dist.log_prob(actions), x
+        return actions, dist.log_prob(actions), x, hidden
 
-    def aux_loss(self, actor, params, batch) -> jax.Array:
-        """Extra actor loss (none for MAPPO)."""
+    def aux_loss(self, policy_out, head, batch):
         return jnp.zeros(())
 
-    # --- critic --------------------------------------------------------------------------
-    def critic_view(self, obs: jax.Array, global_state: jax.Array) -> jax.Array:
-        """What the critic sees of a state, per agent: the global state [..., N, S]."""
-        return jnp.broadcast_to(
-            global_state[..., None, :], (*obs.shape[:-1], global_state.shape[-1])
-        )
 
-    def critic_inputs(self, view: jax.Array, actions: jax.Array, actor_in: jax.Array) -> jax.Array:
-        """V(x, id=i) for every agent i: [..., N, D + N]."""
-        return jnp.concatenate([view, agent_ids(self.n, view.shape[:-2])], axis=-1)
+@dataclass(frozen=True)
+class StateCritic:
+    """V(x, id=i) per agent, x the global state (`global`, MAPPO) or the own observation
+    (`local`, IPPO); B_t per agent from its own critic."""
 
-    bootstrap_agent = None  # B_t per agent, each from its own critic
+    view: str = "global"
+    bootstrap_agent = None
 
-    def bootstrap_inputs(self, final_view: jax.Array) -> jax.Array:
-        """Inputs whose values are B_t, the value of the state after step t (per agent)."""
-        return MAPPO.critic_inputs(self, final_view, None, None)
+    def inputs(self, obs, global_state, actions, actor_inputs):
+        return with_ids(critic_view(self.view, obs, global_state))
 
-    # --- optimization (hooks of the Trainer; HAPPO overrides both) ---------------------------
-    def make_optimizer(self, trainer):
-        """The optimizer whose `init(params)` gives the learner's opt_state."""
-        return trainer.default_optimizer()
+    def bootstrap_inputs(self, final_obs, final_global_state):
+        return self.inputs(final_obs, final_global_state, None, None)
 
-    def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
-        """The optimization phase of one update on the flat local batch [B, N, ...]:
-        -> (params, opt_state, aux). Default: PPO epochs x minibatches on actor and critic."""
-        return trainer.ppo_epochs(params, opt_state, batch, vn_stats, key)
 
-    # --- advantages ----------------------------------------------------------------------
-    def advantages(self, rewards, values, bootstrap, terminated, truncated):
-        """GAE per agent on the team reward: rewards [T, E], values and bootstrap [T, E, N]."""
-        ppo = self.cfg.ppo
+@dataclass(frozen=True)
+class GAE:
+    """GAE per agent on the team reward (`acjax.advantages.gae`)."""
+
+    gamma: float
+    lam: float
+
+    def __call__(self, rewards, values, bootstrap, terminated, truncated):
         t, e, n = values.shape
         rep = lambda x: jnp.broadcast_to(x[..., None], (t, e, n)).reshape(t, e * n)
         adv, targets = adv_lib.gae(
@@ -76,7 +76,27 @@ class MAPPO:
             bootstrap.reshape(t, e * n),
             rep(terminated),
             rep(truncated),
-            ppo.gamma,
-            ppo.gae_lambda,
+            self.gamma,
+            self.lam,
         )
         return adv.reshape(t, e, n), targets.reshape(t, e, n)
+
+
+class JointPPO:
+    """PPO epochs x minibatches on actor and critic together (`Trainer.ppo_epochs`)."""
+
+    def make_optimizer(self, trainer):
+        return trainer.default_optimizer()
+
+    def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
+        return trainer.ppo_epochs(params, opt_state, batch, vn_stats, key)
+
+
+def mappo(cfg, spec, head) -> Algorithm:
+    gae = GAE(cfg.ppo.gamma, cfg.ppo.gae_lambda)
+    return Algorithm("mappo", IndependentActing(), StateCritic("global"), gae, JointPPO())
+
+
+def ippo(cfg, spec, head) -> Algorithm:
+    gae = GAE(cfg.ppo.gamma, cfg.ppo.gae_lambda)
+    return Algorithm("ippo", IndependentActing(), StateCritic("local"), gae, JointPPO())

@@ -3,7 +3,9 @@
 - `jumanji-rware-<size>-<N>ag[-easy|-hard]`: Jumanji's RobotWarehouse (envs/warehouse_jumanji.py)
 - `rware-<size>-<N>ag[-easy|-hard]`: the JAX port faithful to the original rware
   (envs/warehouse_rware.py)
-- `matrix-table1`, `matrix-climbing`, `matrix-penalty` (envs/matrix.py)
+- `matrix-table1`, `matrix-climbing`, `matrix-penalty`: discrete matrix games (envs/matrix.py)
+- `matrix-continuous`: the continuous two-agent climbing-like game, actions in [-1, 1]
+  (envs/matrix.py, ContinuousMatrixGame)
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 from acjax.envs.core import MultiAgentEnv
 
 _WAREHOUSE = re.compile(r"^(jumanji-)?rware-(tiny|small|medium|large)-(\d+)ag(-easy|-hard)?$")
-EXAMPLES = ["jumanji-rware-tiny-2ag", "rware-small-4ag-hard", "matrix-table1"]
+EXAMPLES = ["jumanji-rware-tiny-2ag", "rware-small-4ag-hard", "matrix-table1", "matrix-continuous"]
 
 
 def make(name: str) -> MultiAgentEnv:
@@ -29,6 +31,10 @@ def make(name: str) -> MultiAgentEnv:
         from acjax.envs import warehouse_rware
 
         return warehouse_rware.make(size, int(n), difficulty)
+    if name == "matrix-continuous":
+        from acjax.envs.matrix import ContinuousMatrixGame
+
+        return ContinuousMatrixGame()
     if name.startswith("matrix-"):
         from acjax.envs.matrix import MatrixGame
 

@@ -1,0 +1,63 @@
+"""The algorithm interface the trainer calls: four pieces, each a Protocol.
+
+Shapes carry an explicit agent axis: obs [..., N, O], global_state [..., S], actions [..., N]
+(discrete) or [..., N, A] (continuous), memories [..., N, H].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+import jax
+
+
+class Acting(Protocol):
+    """How agents choose actions (decentralized execution) and what the policy sees."""
+
+    def inputs(self, obs: jax.Array) -> jax.Array:
+        """Policy inputs of agent i for its own action ([..., N, D]; the shape of every input)."""
+
+    def act(self, policy, head, obs, mask, hidden, reset, key):
+        """policy(h, x, reset) -> (h', out): one step of the actor for every agent.
+        Returns (actions, log_probs [..., N], inputs [..., N, D], memories [..., N, H])."""
+
+    def aux_loss(self, policy_out: Callable, head, batch) -> jax.Array:
+        """An extra actor loss on the update's batch (0 for most); policy_out(x) evaluates the
+        actor at the batch's memories on inputs x [C, L, ..., N, D]."""
+
+
+class Critic(Protocol):
+    """What each agent's value function sees, and the value a truncated step bootstraps from."""
+
+    bootstrap_agent: int | None  # None: B_t per agent from its own value; k: agent k's value
+
+    def inputs(self, obs, global_state, actions, actor_inputs) -> jax.Array:
+        """Critic inputs of every agent: [..., N, Dc]."""
+
+    def bootstrap_inputs(self, final_obs, final_global_state) -> jax.Array:
+        """Inputs whose values are B_t, the value of the state after step t: [..., N, Dc], or
+        [..., Dc] for agent `bootstrap_agent`."""
+
+
+class Advantages(Protocol):
+    def __call__(self, rewards, values, bootstrap, terminated, truncated):
+        """rewards, terminated, truncated [T, E]; values, bootstrap [T, E, N] (or [T, E] for
+        one bootstrap agent) -> (advantages, targets) [T, E, N]."""
+
+
+class Optimization(Protocol):
+    def make_optimizer(self, trainer) -> Any:
+        """An object whose `init(params)` gives the learner's optimizer state."""
+
+    def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
+        """The optimization phase of one update on the local `Batch` -> (params, opt_state,
+        metrics)."""
+
+
+class Algorithm(NamedTuple):
+    name: str
+    acting: Acting
+    critic: Critic
+    advantages: Advantages
+    optimization: Optimization

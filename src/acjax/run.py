@@ -1,0 +1,196 @@
+"""The host loop: compiled chunks of updates, logging, checkpoints and signals.
+
+`train(cfg)` calls the trainer's compiled chunks (`acjax.train.Trainer`) until the run is done,
+writing metrics after every call and checkpoints at call boundaries; SIGINT/SIGTERM stop it after
+the current call with a checkpoint, a non-finite loss stops it with the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import yaml
+
+from acjax.checkpoint import Checkpointer
+from acjax.config import Config
+from acjax.train import METRIC_NAMES, Trainer, local_value, make_trainer
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM ask the loop to stop after the current call; a second SIGINT aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._old: dict = {}
+
+    def __enter__(self):
+        def handler(signum, frame):
+            if self.requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.requested = True
+            print(f"\n{signal.Signals(signum).name}: stopping after the current call", flush=True)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _agree(*flags: bool) -> tuple[bool, ...]:
+    """Each flag or-ed over all processes (a tiny blocking collective between calls)."""
+    from jax.experimental import multihost_utils
+
+    mine = np.array(flags, np.int32)
+    every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, len(flags))
+    return tuple(bool(x) for x in every.max(axis=0))
+
+
+def _final_returns(
+    rows: list[dict], seeds: list[int], last_frac: float = 0.1
+) -> list[float | None]:
+    """Per seed: mean episode return over the last 10% of the updates that finished episodes."""
+    out = []
+    for s in seeds:
+        rets = [r["episode_return"] for r in rows if r["seed"] == s]
+        vals = [x for x in rets if x is not None]
+        tail = vals[-max(1, int(len(vals) * last_frac)) :]
+        out.append(float(np.mean(tail)) if tail else None)
+    return out
+
+
+def _device_name(trainer: Trainer) -> str:
+    d = trainer.mesh.devices.flat[0]
+    return f"{trainer.n_devices}x {d.platform}:{getattr(d, 'device_kind', '')}"
+
+
+def train(cfg: Config, env=None) -> dict:
+    """Train to cfg.total_timesteps in cfg.run_dir (resuming from its last checkpoint when
+    cfg.resume is set); returns the summary written to summary.json.
+
+    In a multi-process run every process calls this with the same config: all of them compute,
+    checkpoint (Orbax coordinates them) and stop at the same call boundary; only process 0
+    writes config.yaml, the metrics, summary.json and the progress bar."""
+    from acjax.config import to_dict
+    from acjax.logging import MetricsWriter, Progress
+
+    t_start = time.perf_counter()
+    primary = jax.process_index() == 0
+    multi = jax.process_count() > 1
+    run_dir = Path(cfg.resume or cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if primary:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    trainer = make_trainer(cfg, env=env)
+    learner, runner = trainer.init()
+    ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
+    writer = MetricsWriter(run_dir, METRIC_NAMES, files=primary)
+    start = 0
+    if cfg.resume:
+        last = ckpt.latest()
+        if last is None:
+            raise FileNotFoundError(f"resume: no checkpoint in {run_dir / 'checkpoints'}")
+        learner, runner = ckpt.restore(last, (learner, runner))
+        start = last
+    writer.truncate(start)
+
+    steps_per_update = trainer.steps_per_update
+    progress = Progress(
+        trainer.num_updates * steps_per_update, start * steps_per_update, cfg.progress and primary
+    )
+    compile_s, run_s, saved_at, update = 0.0, 0.0, time.perf_counter(), start
+    status = "finished"
+    with _StopFlag() as stop:
+        for k in trainer.chunk_sizes(start):
+            t0 = time.perf_counter()
+            fn = trainer.compile(learner, runner, k)
+            t1 = time.perf_counter()
+            compile_s += t1 - t0
+            new_learner, new_runner, metrics = fn(learner, runner)
+            # waiting here keeps one multi-device program in flight at a time (XLA:CPU can
+            # deadlock collectives of several queued programs on a small thread pool); metrics
+            # are replicated: each process reads its own copy
+            metrics = local_value(metrics)
+            run_s += time.perf_counter() - t1
+            losses = np.stack([metrics[n] for n in ("actor_loss", "value_loss", "grad_norm")])
+            if not np.all(np.isfinite(losses)):
+                bad = int(np.argwhere(~np.isfinite(losses))[0][2]) + update + 1
+                last = ckpt.latest()
+                progress.close()
+                ckpt.close()
+                raise NonFiniteLoss(
+                    f"non-finite loss at update {bad}; stopped. The last good checkpoint is "
+                    f"update {last} in {run_dir / 'checkpoints'} (resume={run_dir})"
+                )
+            learner, runner = new_learner, new_runner
+            rows = []
+            for i in range(k):
+                u = update + i + 1
+                for s in range(cfg.num_seeds):
+                    row = {"seed": cfg.seed + s, "update": u, "env_steps": u * steps_per_update}
+                    row.update({n: float(metrics[n][s, i]) for n in METRIC_NAMES})
+                    rows.append(row)
+            update += k
+            writer.write(rows)
+            rets = [r["episode_return"] for r in rows[-cfg.num_seeds :]]
+            rets = [x for x in rets if np.isfinite(x)]
+            progress.update(
+                update * steps_per_update, float(np.mean(rets)) if rets else None, run_s
+            )
+            done = update >= trainer.num_updates
+            stopping = stop.requested
+            save = done or stopping or time.perf_counter() - saved_at > cfg.checkpoint_interval_s
+            if multi:  # a signal or a due checkpoint on any process: all act on it, here
+                stopping, save = _agree(stopping, save)
+            if save:
+                ckpt.save(update, (learner, runner))
+                saved_at = time.perf_counter()
+            if stopping and not done:
+                status = "interrupted"
+                break
+    progress.close()
+    ckpt.close()
+
+    rows = writer.read()
+    finals = _final_returns(rows, [cfg.seed + s for s in range(cfg.num_seeds)])
+    vals = [x for x in finals if x is not None]
+    steps_run = (update - start) * steps_per_update * cfg.num_seeds
+    summary = {
+        "env": cfg.env,
+        "algo": cfg.algo,
+        "num_seeds": cfg.num_seeds,
+        "num_envs": cfg.num_envs,
+        "total_timesteps": cfg.total_timesteps,
+        "updates": update,
+        "env_steps": update * steps_per_update,
+        "status": status,
+        "final_returns": finals,
+        "final_return_mean": float(np.mean(vals)) if vals else None,
+        "steps_per_second": steps_run / run_s if run_s > 0 else None,
+        "compile_seconds": compile_s,
+        "wall_seconds": time.perf_counter() - t_start,
+        "device": _device_name(trainer),
+        "devices": trainer.n_devices,
+        "processes": jax.process_count(),
+    }
+    if not primary:
+        return summary
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if status == "interrupted":
+        print(
+            f"interrupted at update {update}/{trainer.num_updates}; checkpoint saved. "
+            f"Resume with: acjax train resume={run_dir}",
+            file=sys.stderr,
+        )
+    return summary

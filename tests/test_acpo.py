@@ -9,17 +9,24 @@ import pytest
 from conftest import tiny_config
 
 from acjax.belief import belief_chain, split_inputs
-from acjax.nets import MLP
+from acjax.nets import CategoricalHead, Net
 from acjax.run import train
 
 A = 5
 
 
 def random_policy(n, seed=0):
-    net = MLP((32,), A, 1.0)
+    net = Net((32,), A, 1.0)
     d = 3 + n + (n - 1) * A
-    params = net.init(jax.random.PRNGKey(seed), jnp.zeros((d,)))
-    return lambda x: 3.0 * net.apply(params, x)
+    params = net.init(jax.random.PRNGKey(seed), jnp.zeros((0,)), jnp.zeros((d,)), jnp.bool_(0))
+    return lambda h, x, r: (h, 3.0 * net.apply(params, h, x, r)[1])
+
+
+def chain(policy, obs, mask, key, mode="sample"):
+    """The belief chain of a feed-forward policy (no memory): (actions, log_probs, inputs)."""
+    h = jnp.zeros((*obs.shape[:-1], 0))
+    actions, logp, x, _ = belief_chain(policy, CategoricalHead(A), obs, mask, h, False, key, mode)
+    return actions, logp, x
 
 
 def random_mask(key, shape):
@@ -31,7 +38,7 @@ def random_mask(key, shape):
 def test_belief_chain_shapes_and_empty_prefix_of_agent_zero(n):
     obs = jax.random.normal(jax.random.PRNGKey(1), (7, n, 3))
     mask = jnp.ones((7, n, A), bool)
-    actions, logp, x = jax.jit(lambda o, m, k: belief_chain(random_policy(n), o, m, k, A))(
+    actions, logp, x = jax.jit(lambda o, m, k: chain(random_policy(n), o, m, k))(
         obs, mask, jax.random.PRNGKey(2)
     )
     assert (
@@ -49,7 +56,7 @@ def test_belief_chain_shapes_and_empty_prefix_of_agent_zero(n):
 
 def test_agent_depends_only_on_its_own_observation_and_key():
     n = 4
-    fn = jax.jit(lambda o, m, k: belief_chain(random_policy(n), o, m, k, A))
+    fn = jax.jit(lambda o, m, k: chain(random_policy(n), o, m, k))
     obs = jax.random.normal(jax.random.PRNGKey(3), (64, n, 3))
     mask = jnp.ones((64, n, A), bool)
     key = jax.random.PRNGKey(4)
@@ -69,7 +76,7 @@ def test_agent_depends_only_on_its_own_observation_and_key():
 @pytest.mark.parametrize("mode", ["sample", "mode", "none"])
 def test_masked_actions_never_taken(mode):
     n = 3
-    fn = jax.jit(lambda o, m, k: belief_chain(random_policy(n), o, m, k, A, mode))
+    fn = jax.jit(lambda o, m, k: chain(random_policy(n), o, m, k, mode))
     obs = jax.random.normal(jax.random.PRNGKey(5), (512, n, 3))
     mask = random_mask(jax.random.PRNGKey(6), (512, n, A))
     actions, _, x = fn(obs, mask, jax.random.PRNGKey(7))

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
+from acjax import losses
 from acjax.algos.happo import agent_order, sequential_agents
 from acjax.nets import masked_categorical
 from acjax.run import train
-from acjax.train import AXIS, make_trainer
+from acjax.train import AXIS, Batch, make_trainer
 
 ENV = "env=jumanji-rware-tiny-4ag"
 
@@ -47,7 +48,7 @@ def test_factor_is_one_first_then_product_of_earlier_ratios():
     np.testing.assert_array_equal(opt_state["count"], 1)
 
 
-def test_weighted_surrogate_matches_numpy(trainer):
+def test_weighted_surrogate_matches_numpy(trainer):  # the loss HAPPO's agents train on
     b, a, eps = 64, 5, trainer.cfg.ppo.clip_eps
     ks = jax.random.split(jax.random.PRNGKey(2), 5)
     logits = jax.random.normal(ks[0], (b, a))
@@ -60,7 +61,11 @@ def test_weighted_surrogate_matches_numpy(trainer):
         adv=jax.random.normal(ks[3], (b,)),
     )
     factor = jax.random.uniform(ks[4], (b,), minval=0.2, maxval=3.0)
-    pg, stats = trainer.policy_loss(logits, mb, factor)
+    def policy_loss(logits, mb, factor):
+        logp = masked_categorical(logits, mb["mask"]).log_prob(mb["action"])
+        return losses.ppo_surrogate(logp, mb["logp"], mb["adv"], eps, factor)
+
+    pg, stats = policy_loss(logits, mb, factor)
     lg = np.where(np.asarray(mask), np.asarray(logits, np.float64), -np.inf)
     logp = lg[:, 0] - np.log(np.exp(lg - lg.max(-1, keepdims=True)).sum(-1)) - lg.max(-1)
     r = np.exp(logp - np.asarray(mb["logp"]))
@@ -68,7 +73,7 @@ def test_weighted_surrogate_matches_numpy(trainer):
     ref = -np.mean(np.asarray(factor) * np.minimum(r * adv, np.clip(r, 1 - eps, 1 + eps) * adv))
     np.testing.assert_allclose(pg, ref, rtol=1e-5)
     # M is data: the gradient of the loss is M-weighted, M itself gets none (it is not clipped)
-    g = jax.grad(lambda f: trainer.policy_loss(logits, mb, f)[0])(factor)
+    g = jax.grad(lambda f: policy_loss(logits, mb, f)[0])(factor)
     np.testing.assert_allclose(
         g, -np.minimum(r * adv, np.clip(r, 1 - eps, 1 + eps) * adv) / b, 1e-5
     )
@@ -92,15 +97,22 @@ def test_only_the_training_agent_changes(trainer):
     actor_in = jax.random.normal(ks[0], (b, n, d))
     mask = jnp.ones((b, n, a), bool)
     action = jax.random.randint(ks[1], (b, n), 0, a)
-    logp = masked_categorical(trainer.actor.apply(params, actor_in), mask).log_prob(action)
-    batch = dict(
-        actor_in=actor_in, mask=mask, action=action, logp=logp, adv=jax.random.normal(ks[2], (b, n))
-    )
-    factor = jax.random.uniform(ks[3], (b,), minval=0.5, maxval=2.0)
+    h = jnp.zeros((b, n, 0))
+    logits = lambda p: trainer.actor.apply(p, h, actor_in, False)[1]  # noqa: E731
+    logp = masked_categorical(logits(params), mask).log_prob(action)
+    seq = lambda x: x[:, None]  # noqa: E731  (chunks of one step, as feed-forward nets use)
+    zeros = jnp.zeros((b, 1, n))
+    batch = Batch(
+        actor_in=seq(actor_in), mask=seq(mask), action=seq(action), logp=seq(logp),
+        obs=zeros[..., None], global_state=zeros, first=jnp.zeros((b, 1), bool),
+        adv=seq(jax.random.normal(ks[2], (b, n))), target=zeros, old_v=zeros, actor_h0=h,
+        critic_h0=h,
+    )  # fmt: skip
+    factor = jax.random.uniform(ks[3], (b, 1), minval=0.5, maxval=2.0)
     k = 2
 
     def update(params, opt_state):
-        return trainer.algo.agent_update(
+        return trainer.algo.optimization.agent_update(
             trainer, params, opt_state, jnp.int32(k), batch, factor, jax.random.PRNGKey(5)
         )
 
@@ -124,8 +136,8 @@ def test_only_the_training_agent_changes(trainer):
     assert counts and all(
         np.asarray(c)[k] == steps and np.asarray(c)[others].sum() == 0 for c in counts
     )
-    new_logp = masked_categorical(trainer.actor.apply(new_p, actor_in), mask).log_prob(action)
-    np.testing.assert_allclose(ratio, np.exp(new_logp[:, k] - logp[:, k]), rtol=1e-5)
+    new_logp = masked_categorical(logits(new_p), mask).log_prob(action)
+    np.testing.assert_allclose(ratio[:, 0], np.exp(new_logp[:, k] - logp[:, k]), rtol=1e-5)
     assert np.all(np.isfinite(np.asarray(aux["actor_loss"])))
 
 

@@ -16,6 +16,7 @@ class Checkpointer:
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, update: int, state: Any) -> None:
+        state = jax.tree.map(lambda x: x if x.size else None, state)  # Orbax refuses empty arrays
         self.manager.save(update, args=ocp.args.StandardSave(state), force=True)
         self.manager.wait_until_finished()
 
@@ -25,9 +26,14 @@ class Checkpointer:
     def restore(self, update: int, like: Any) -> Any:
         """Restore into the structure, shapes, dtypes and shardings of `like`."""
         abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), like
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding) if x.size else None,
+            like,
         )
-        return self.manager.restore(update, args=ocp.args.StandardRestore(abstract))
+        restored = self.manager.restore(update, args=ocp.args.StandardRestore(abstract))
+        # empty arrays (memories of feed-forward networks) are not stored: take them from `like`
+        leaves, treedef = jax.tree.flatten(like)
+        got = jax.tree.leaves(restored, is_leaf=lambda x: x is None)
+        return treedef.unflatten([r if x.size else x for x, r in zip(leaves, got, strict=True)])
 
     def close(self) -> None:
         self.manager.close()

@@ -438,7 +438,9 @@ class Trainer:
     def compile(self, learner, runner, k: int):
         """AOT-compile the chunk of k updates for these shapes (cached)."""
         if k not in self._compiled:
-            fn = jax.jit(self._chunk_fn(k), donate_argnums=(0, 1))
+            ls, rs = self.shardings(learner, runner)  # explicit: also for empty (H = 0) memories
+            rep = NamedSharding(self.mesh, P())
+            fn = jax.jit(self._chunk_fn(k), donate_argnums=(0, 1), out_shardings=(ls, rs, rep))
             self._compiled[k] = fn.lower(learner, runner).compile()
         return self._compiled[k]
 

@@ -200,7 +200,7 @@ def test_gru_memory_resets_where_an_episode_starts():
 
 
 @pytest.mark.parametrize(
-    "algo, world", [("mappo", None), ("acpo", None), ("acpo", "hetero"), ("happo", "hetero")]
+    "algo, world", [("acpo", None), ("acpo", "hetero"), ("happo", "hetero")]
 )
 def test_stored_chunk_start_memories_reproduce_the_rollout_log_probs(algo, world):
     env = HeteroWorld() if world else None  # 5-step episodes: ends fall inside the 4-step chunks

@@ -1,6 +1,6 @@
 """Throughput and scaling suite: raw env stepping, training steps/s, devices, seeds, agents.
 
-    python benchmarks/throughput.py --mode quick|full|gpu|smoke [--out DIR] [--budget S] [--tiny]
+    python benchmarks/throughput.py --mode quick|full|gpu|smoke|policies [--out DIR] [--budget S] [--tiny]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
 (`k * num_envs * rollout_len * num_seeds`) over the wall time of the call, the PPO update
@@ -18,6 +18,7 @@ Sections (records carry `section`):
   seeds    vmapped seeds: total steps/s against num_seeds
   floor    env-only stepping, rollout only (act + step) and the full update at the same batch
   large    (gpu) ACPO and MAPPO at large batches on both warehouses
+  policies GRU vs MLP MAPPO/ACPO on the warehouse; Gaussian vs categorical heads (matrix games)
 
 Results: DIR/<machine>-<date>[-<mode>].json (a list of records), a markdown table beside it,
 DIR/latest.json (a copy) and DIR/runtime_vs_agents.png. The JSON is rewritten after every
@@ -656,6 +657,28 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
                 ["algo", "what", "envs", "devices", "steps/s", "of env floor", "compile s", "load"],
             )
         )
+    if "policies" in by:
+        rows = [
+            [
+                r["algo"],
+                r["variant"],
+                r["env"],
+                r["num_envs"],
+                _f(r["steps_per_second"]),
+                _f(r.get("time_vs_reference")),
+                _f(r["compile_seconds"]),
+                _f(r.get("load_avg_1min"), 1),
+            ]
+            for r in by["policies"]
+        ]
+        out.append(
+            "\n## Policies: GRU vs MLP, Gaussian vs categorical (time per step vs the first)\n\n"
+        )
+        out.append(
+            _table(
+                rows, ["algo", "policy", "env", "envs", "steps/s", "time vs ref", "compile s", "load"]
+            )
+        )
     if skipped:
         out.append("\n## Skipped (time budget or error)\n\n" + "".join(f"- {s}\n" for s in skipped))
     return "".join(out)
@@ -875,6 +898,56 @@ def section_seeds(res, budget, algo, env, num_envs, seeds, calls, devices=0, k=1
     return recs
 
 
+def section_policies(
+    res, budget, env, num_envs, calls, algos=("mappo", "acpo"), rollout=128, hidden=(128, 128),
+    epochs=4, minibatches=2, chunk=16, matrix_envs=64,
+):  # fmt: skip
+    """What a policy costs: GRU vs MLP on the warehouse (the GRU replaces the last hidden layer:
+    hidden[:-1] then a GRU of width hidden[-1]), and Gaussian vs categorical heads on the
+    matrix games (matrix-continuous, 1-d actions, vs matrix-climbing, 3 actions; same nets)."""
+    kw = dict(rollout=rollout, epochs=epochs, minibatches=minibatches, budget=budget)
+    gru = ("net.rnn=gru", f"net.rnn_hidden={hidden[-1]}", f"ppo.chunk_len={chunk}")
+    out = []
+    for a in algos:
+        groups = [
+            (
+                f"policies {a} mlp/gru {env}",
+                [
+                    ("mlp", env, num_envs, hidden, ()),
+                    ("gru", env, num_envs, hidden[:-1] or hidden, gru),
+                ],
+            ),
+            (
+                f"policies {a} categorical/gaussian",
+                [
+                    ("categorical", "matrix-climbing", matrix_envs, hidden, ()),
+                    ("gaussian", "matrix-continuous", matrix_envs, hidden, ()),
+                ],
+            ),
+        ]
+        for what, items in groups:
+            builders = [
+                lambda v=v, e=e, ne=ne, h=h, x=x: _variant(
+                    train_program("policies", a, e, ne, hidden=h, extra=x, **kw), v
+                )
+                for v, e, ne, h, x in items
+            ]
+            recs = run_group(res, budget, what, builders, calls, 15.0)
+            base = {r["variant"]: r for r in recs}
+            for r in recs:
+                ref = base.get("mlp" if r["variant"] in ("mlp", "gru") else "categorical")
+                if ref is not None:
+                    r["time_vs_reference"] = ref["steps_per_second"] / r["steps_per_second"]
+            res.add(recs)
+            out += recs
+    return out
+
+
+def _variant(p: Program, variant: str) -> Program:
+    p.record["variant"] = variant
+    return p
+
+
 def section_floor(res, budget, algos, env, envs_list, calls, rollout=128, hidden=(128, 128)):
     out = []
     for ne in envs_list:
@@ -964,6 +1037,8 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
             if mode == "gpu"
             else []
         )
+    if mode == "policies":
+        return [lambda r, b: section_policies(r, b, J4, 64, 5)]
     if mode == "quick":
         return [
             lambda r, b: section_env(r, b, mode, J4, 1024, 100, 3),
@@ -990,13 +1065,14 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
             lambda r, b: section_scaling(r, b, "scaling", ["mappo"], J4, [512, 1024], devs, 2),
             lambda r, b: section_seeds(r, b, "mappo", J4, 16, [1, 2, 4, 8, 16, 32], 3),
             lambda r, b: section_floor(r, b, ["mappo", "acpo"], J4, [64], 3),
+            lambda r, b: section_policies(r, b, J4, 64, 3),
         ]
     raise ValueError(f"unknown mode {mode!r}")
 
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--mode", default="quick", choices=["smoke", "quick", "full", "gpu"])
+    p.add_argument("--mode", default="quick", choices=["smoke", "quick", "full", "gpu", "policies"])
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--budget",
@@ -1008,7 +1084,9 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--tiny", action="store_true", default=os.environ.get("ACJAX_BENCH_TINY") == "1")
     args = p.parse_args(argv)
 
-    default_budget = {"quick": 280.0, "full": 1500.0, "gpu": 420.0}.get(args.mode)
+    default_budget = {"quick": 280.0, "full": 1500.0, "gpu": 420.0, "policies": 600.0}.get(
+        args.mode
+    )
     budget = Budget(args.budget if args.budget is not None else default_budget)
     meta = dict(
         mode=args.mode + ("-tiny" if args.tiny and args.mode != "smoke" else ""),

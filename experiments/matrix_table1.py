@@ -35,7 +35,7 @@ def joint_action_frequencies(trainer, learner, samples: int = 1000) -> np.ndarra
     mask = jnp.ones((samples, spec.num_agents, spec.num_actions), bool)
 
     def one(params, key):
-        actions, _, _ = trainer.algo.act(trainer.actor, params["actor"], obs, mask, key)
+        actions, _, _ = trainer.act(params["actor"], obs, mask, key)
         joint = actions[:, 0] * spec.num_actions + actions[:, 1]
         return jnp.bincount(joint, length=spec.num_actions**2) / samples
 

@@ -234,6 +234,20 @@ class Trainer:
         """The world's mask; for continuous actions also each agent's true dimensions."""
         return ts.action_mask & self.dim_mask if self.head.continuous else ts.action_mask
 
+    def act(self, actor_params, obs, mask, key, hidden=None, reset=False):
+        """The algorithm's acting for one batch of observations [..., N, O] (evaluation, studies):
+        (actions as sampled, what the world would receive, memories). Without `hidden` the
+        memories start at zero."""
+        if hidden is None:
+            hidden = self.actor.initial_hidden(obs.shape[:-2])
+        if self.head.continuous:
+            mask = mask & self.dim_mask
+        policy = self.actor.step(actor_params)
+        actions, _, _, hidden = self.algo.acting.act(
+            policy, self.head, obs, mask, hidden, jnp.asarray(reset), key
+        )
+        return actions, self.head.to_env(actions, mask), hidden
+
     def _rollout(self, params, runner: Runner, key: jax.Array):
         env, algo, head = self.env, self.algo, self.head
         policy = self.actor.step(params["actor"])

@@ -902,11 +902,12 @@ def section_policies(
     res, budget, env, num_envs, calls, algos=("mappo", "acpo"), rollout=128, hidden=(128, 128),
     epochs=4, minibatches=2, chunk=16, matrix_envs=64,
 ):  # fmt: skip
-    """What a policy costs: GRU vs MLP on the warehouse (the GRU replaces the last hidden layer:
-    hidden[:-1] then a GRU of width hidden[-1]), and Gaussian vs categorical heads on the
-    matrix games (matrix-continuous, 1-d actions, vs matrix-climbing, 3 actions; same nets)."""
+    """What a policy costs: GRU vs MLP on the warehouse at equal settings (the same MLP layers,
+    then a GRU of the default width net.rnn_hidden=64; sequence chunks of `chunk` steps), and
+    Gaussian vs categorical heads on the matrix games (matrix-continuous, 1-d actions, vs
+    matrix-climbing, 3 actions; same nets and batch)."""
     kw = dict(rollout=rollout, epochs=epochs, minibatches=minibatches, budget=budget)
-    gru = ("net.rnn=gru", f"net.rnn_hidden={hidden[-1]}", f"ppo.chunk_len={chunk}")
+    gru = ("net.rnn=gru", "net.rnn_hidden=64", f"ppo.chunk_len={chunk}")
     out = []
     for a in algos:
         groups = [
@@ -914,7 +915,7 @@ def section_policies(
                 f"policies {a} mlp/gru {env}",
                 [
                     ("mlp", env, num_envs, hidden, ()),
-                    ("gru", env, num_envs, hidden[:-1] or hidden, gru),
+                    ("gru", env, num_envs, hidden, gru),
                 ],
             ),
             (

@@ -1,6 +1,7 @@
 """Throughput and scaling suite: raw env stepping, training steps/s, devices, seeds, agents.
 
-    python benchmarks/throughput.py --mode quick|full|gpu|smoke|policies [--out DIR] [--budget S] [--tiny]
+    python benchmarks/throughput.py --mode quick|full|gpu|smoke|policies [--out DIR]
+        [--budget S] [--tiny]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
 (`k * num_envs * rollout_len * num_seeds`) over the wall time of the call, the PPO update
@@ -676,7 +677,8 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
         )
         out.append(
             _table(
-                rows, ["algo", "policy", "env", "envs", "steps/s", "time vs ref", "compile s", "load"]
+                rows,
+                ["algo", "policy", "env", "envs", "steps/s", "time vs ref", "compile s", "load"],
             )
         )
     if skipped:
@@ -928,7 +930,7 @@ def section_policies(
         ]
         for what, items in groups:
             builders = [
-                lambda v=v, e=e, ne=ne, h=h, x=x: _variant(
+                lambda v=v, e=e, ne=ne, h=h, x=x, a=a: _variant(
                     train_program("policies", a, e, ne, hidden=h, extra=x, **kw), v
                 )
                 for v, e, ne, h, x in items

@@ -79,6 +79,31 @@ def continuous_summary(trainer, learner) -> dict:
 
 
 def table1_summary(trainer, learner) -> dict:
+    freq = joint_action_frequencies(trainer, learner)
+    cc = freq[:, 2, 2]
+    greedy = [np.unravel_index(np.argmax(f), f.shape) for f in freq]
+    counts = {
+        f"({'ABC'[a]}, {'ABC'[b]})": sum(g == (a, b) for g in greedy)
+        for a in range(3)
+        for b in range(3)
+    }
+    return {
+        "fraction_reaching_CC": float(np.mean(cc >= 0.9)),
+        "mean_prob_CC": float(np.mean(cc)),
+        "most_frequent_joint_action": {k: int(v) for k, v in counts.items() if v},
+    }
+
+
+def run(algo: str, overrides: list[str], game: str = "table1") -> dict:
+    cfg = load_config(HERE / "matrix" / f"{game}-{algo}.yaml", ["progress=false", *overrides])
+    trainer = make_trainer(cfg)
+    learner, runner = trainer.init()
+    t0 = time.perf_counter()
+    for k in trainer.chunk_sizes():
+        learner, runner, metrics = trainer.compile(learner, runner, k)(learner, runner)
+        # one multi-device program in flight at a time: XLA:CPU can deadlock its collectives
+        # when several are queued on a small thread pool
+        jax.block_until_ready(metrics)
     summary = continuous_summary if game == "continuous" else table1_summary
     return {
         "algo": algo,

@@ -61,6 +61,7 @@ def test_weighted_surrogate_matches_numpy(trainer):  # the loss HAPPO's agents t
         adv=jax.random.normal(ks[3], (b,)),
     )
     factor = jax.random.uniform(ks[4], (b,), minval=0.2, maxval=3.0)
+
     def policy_loss(logits, mb, factor):
         logp = masked_categorical(logits, mb["mask"]).log_prob(mb["action"])
         return losses.ppo_surrogate(logp, mb["logp"], mb["adv"], eps, factor)

@@ -75,12 +75,14 @@ def test_stored_actions_stay_unclipped_and_padded_dimensions_zero():
     cfg = tiny_config("algo=mappo", "net.log_std_init=1.0")
     trainer = one_device(cfg, HeteroWorld())
     learner, runner = trainer.init()
-    traj = jax.vmap(lambda l, r: trainer._rollout(l.params, r, l.key)[1], axis_name=AXIS)(
+    traj = jax.vmap(lambda ln, r: trainer._rollout(ln.params, r, ln.key)[1], axis_name=AXIS)(
         learner, runner
     )
     act, mask = np.asarray(traj.action), np.asarray(traj.mask)
     assert np.abs(act[mask]).max() > 1.5 and (act[~mask] == 0).all()
-    np.testing.assert_array_equal(mask[0, 0, 0], np.arange(3)[None, :] < np.array(ACTION_SIZES)[:, None])
+    np.testing.assert_array_equal(
+        mask[0, 0, 0], np.arange(3)[None, :] < np.array(ACTION_SIZES)[:, None]
+    )
 
 
 # ---------------------------------------------------------------------- ACPO, continuous
@@ -175,9 +177,9 @@ def test_aux_loss_trains_each_agent_on_the_earlier_agents_only():
             pairs.append(np.mean(logz - logits[np.arange(b), act[:, 0, j]]))
     np.testing.assert_allclose(got, np.mean(pairs), rtol=1e-5)
     # agent 0 predicts nobody: its network gets no gradient; the last agent's does
-    g = jax.grad(lambda w: acting.aux_loss(lambda i: jnp.einsum("...id,ida->...ia", i, w), head, B))(
-        ws
-    )
+    g = jax.grad(
+        lambda w: acting.aux_loss(lambda i: jnp.einsum("...id,ida->...ia", i, w), head, B)
+    )(ws)
     assert float(jnp.abs(g[0]).max()) == 0.0 and float(jnp.abs(g[n - 1]).max()) > 0.0
 
 
@@ -199,9 +201,7 @@ def test_gru_memory_resets_where_an_episode_starts():
     np.testing.assert_allclose(h_in[0], h0)
 
 
-@pytest.mark.parametrize(
-    "algo, world", [("acpo", None), ("acpo", "hetero"), ("happo", "hetero")]
-)
+@pytest.mark.parametrize("algo, world", [("acpo", None), ("acpo", "hetero"), ("happo", "hetero")])
 def test_stored_chunk_start_memories_reproduce_the_rollout_log_probs(algo, world):
     env = HeteroWorld() if world else None  # 5-step episodes: ends fall inside the 4-step chunks
     over = ["net.rnn=gru", "net.rnn_hidden=8", "ppo.chunk_len=4", "ppo.rollout_len=16"]

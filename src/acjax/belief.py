@@ -11,9 +11,11 @@ vector clipped into the bounds, padded to the largest action size] (continuous).
 
 With a recurrent policy every query of agent i uses agent i's own memory: its predictions of the
 earlier agents change the id and prefix inputs, not the memory, and agent i's memory moves on
-with the step that chose its own action. The chain is one `lax.scan` over the micro-step j = 0..N-1 in which every agent
-evaluates its network at once (agents with j < i store a prediction in slot j, agent j samples its
-own action, agents with j > i do nothing): N batched network calls, no loop over agents.
+with the step that chose its own action.
+
+The chain is one `lax.scan` over the micro-step j = 0..N-1 in which every agent evaluates its
+network at once (agents with j < i store a prediction in slot j, agent j samples its own action,
+agents with j > i do nothing): N batched network calls, no loop over agents.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-
 
 
 def policy_inputs(obs: jax.Array, ids: jax.Array, prefix: jax.Array) -> jax.Array:

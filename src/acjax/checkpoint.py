@@ -26,7 +26,9 @@ class Checkpointer:
     def restore(self, update: int, like: Any) -> Any:
         """Restore into the structure, shapes, dtypes and shardings of `like`."""
         abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding) if x.size else None,
+            lambda x: (
+                jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding) if x.size else None
+            ),
             like,
         )
         restored = self.manager.restore(update, args=ocp.args.StandardRestore(abstract))

@@ -21,6 +21,7 @@ from acjax.checkpoint import Checkpointer
 from acjax.config import Config
 from acjax.train import METRIC_NAMES, Trainer, local_value, make_trainer
 
+
 class NonFiniteLoss(RuntimeError):
     pass
 

@@ -209,7 +209,9 @@ class Trainer:
         k_env = jax.random.fold_in(key, 1)
         e = self.cfg.num_envs
         env_state, ts = jax.vmap(self.env.reset)(jax.random.split(k_env, e))
-        return Runner(env_state, ts, self.actor.initial_hidden((e,)), self.critic.initial_hidden((e,)))
+        return Runner(
+            env_state, ts, self.actor.initial_hidden((e,)), self.critic.initial_hidden((e,))
+        )
 
     def seed_keys(self) -> jax.Array:
         return jnp.stack([jax.random.PRNGKey(self.cfg.seed + s) for s in range(self.cfg.num_seeds)])

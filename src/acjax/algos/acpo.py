@@ -42,7 +42,9 @@ class BeliefChain:
         return policy_inputs(obs, agent_ids(self.n, batch), prefix)
 
     def act(self, policy, head, obs, mask, hidden, reset, key):
-        return belief_chain(policy, head, obs, mask, hidden, reset, key, self.mode, self.belief_mask)
+        return belief_chain(
+            policy, head, obs, mask, hidden, reset, key, self.mode, self.belief_mask
+        )
 
     def aux_loss(self, policy_out, head, batch):
         """Without sharing (ACPO.md section 2): the negative log-likelihood of the actual a_j

@@ -62,7 +62,9 @@ class EnvSpec:
         for name, full in (("obs_sizes", self.obs_dim), ("action_sizes", self.num_actions)):
             sizes = tuple(getattr(self, name)) or (full,) * self.num_agents
             if len(sizes) != self.num_agents or max(sizes) != full or min(sizes) < 1:
-                raise ValueError(f"{name} {sizes} must give {self.num_agents} sizes, largest {full}")
+                raise ValueError(
+                    f"{name} {sizes} must give {self.num_agents} sizes, largest {full}"
+                )
             object.__setattr__(self, name, sizes)
         if self.action_type == "discrete" and len(set(self.action_sizes)) > 1:
             raise ValueError("discrete worlds give every agent the same actions (use the mask)")

@@ -35,34 +35,32 @@ from acjax.train import make_trainer  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def joint_action_frequencies(trainer, learner, samples: int = 1000) -> np.ndarray:
-    """[seeds, A, A]: empirical frequency of each joint action under each seed's policy."""
+def per_seed(trainer, learner, stat, samples: int = 1000) -> np.ndarray:
+    """stat(actions, to_world) of `samples` acts of each seed's policy, stacked over seeds."""
     spec = trainer.spec
     obs = jnp.ones((samples, spec.num_agents, spec.obs_dim))
     mask = jnp.ones((samples, spec.num_agents, spec.num_actions), bool)
 
     def one(params, key):
-        actions, _, _ = trainer.act(params["actor"], obs, mask, key)
-        joint = actions[:, 0] * spec.num_actions + actions[:, 1]
-        return jnp.bincount(joint, length=spec.num_actions**2) / samples
-
-    keys = jax.random.split(jax.random.PRNGKey(123), trainer.cfg.num_seeds)
-    freq = jax.jit(jax.vmap(one))(learner.params, keys)
-    return np.asarray(freq).reshape(-1, spec.num_actions, spec.num_actions)
-
-
-def median_actions(trainer, learner, samples: int = 1000) -> np.ndarray:
-    """[seeds, N]: median of each agent's actions as the world receives them (1-d actions)."""
-    spec = trainer.spec
-    obs = jnp.ones((samples, spec.num_agents, spec.obs_dim))
-    mask = jnp.ones((samples, spec.num_agents, spec.num_actions), bool)
-
-    def one(params, key):
-        _, to_world, _ = trainer.act(params["actor"], obs, mask, key)
-        return jnp.median(to_world[..., 0], axis=0)
+        return stat(*trainer.act(params["actor"], obs, mask, key)[:2])
 
     keys = jax.random.split(jax.random.PRNGKey(123), trainer.cfg.num_seeds)
     return np.asarray(jax.jit(jax.vmap(one))(learner.params, keys))
+
+
+def joint_action_frequencies(trainer, learner) -> np.ndarray:
+    """[seeds, A, A]: empirical frequency of each joint action under each seed's policy."""
+    a = trainer.spec.num_actions
+
+    def freq(actions, _):
+        return jnp.bincount(actions[:, 0] * a + actions[:, 1], length=a**2) / actions.shape[0]
+
+    return per_seed(trainer, learner, freq).reshape(-1, a, a)
+
+
+def median_actions(trainer, learner) -> np.ndarray:
+    """[seeds, N]: median of each agent's actions as the world receives them (1-d actions)."""
+    return per_seed(trainer, learner, lambda _, to_world: jnp.median(to_world[..., 0], axis=0))
 
 
 def continuous_summary(trainer, learner) -> dict:

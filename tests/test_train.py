@@ -127,6 +127,9 @@ def test_non_finite_loss_stops_with_clear_message(tmp_path):
         (["total_timesteps=10"], "config key 'total_timesteps'"),
         (["--config", "nope.yaml"], "config file 'nope.yaml' does not exist"),
         (["resume=/nonexistent/run"], "config key 'resume'"),
+        (["net.rnn=lstm"], "config key 'net.rnn': expected none or gru"),
+        (["net.rnn=gru", "ppo.rollout_len=128", "ppo.chunk_len=48"], "config key 'ppo.chunk_len'"),
+        (["net.rnn=gru", "num_envs=3", "ppo.chunk_len=128"], "sequence chunks"),
     ],
 )
 def test_config_errors_are_one_line_exit_2(args, needle, capsys):

@@ -904,10 +904,11 @@ def section_policies(
     res, budget, env, num_envs, calls, algos=("mappo", "acpo"), rollout=128, hidden=(128, 128),
     epochs=4, minibatches=2, chunk=16, matrix_envs=64,
 ):  # fmt: skip
-    """What a policy costs: GRU vs MLP on the warehouse at equal settings (the same MLP layers,
-    then a GRU of the default width net.rnn_hidden=64; sequence chunks of `chunk` steps), and
-    Gaussian vs categorical heads on the matrix games (matrix-continuous, 1-d actions, vs
-    matrix-climbing, 3 actions; same nets and batch)."""
+    """What a policy costs: GRU vs MLP on the warehouse at equal PPO settings, with a GRU of the
+    default width net.rnn_hidden=64 (sequence chunks of `chunk` steps) either after the same MLP
+    layers (`gru`: more multiply-adds than the MLP alone) or in place of the last one
+    (`gru_replace`: the same depth); and Gaussian vs categorical heads on the matrix games
+    (matrix-continuous, 1-d actions, vs matrix-climbing, 3 actions; same nets and batch)."""
     kw = dict(rollout=rollout, epochs=epochs, minibatches=minibatches, budget=budget)
     gru = ("net.rnn=gru", "net.rnn_hidden=64", f"ppo.chunk_len={chunk}")
     out = []
@@ -918,6 +919,7 @@ def section_policies(
                 [
                     ("mlp", env, num_envs, hidden, ()),
                     ("gru", env, num_envs, hidden, gru),
+                    ("gru_replace", env, num_envs, hidden[:-1] or hidden, gru),
                 ],
             ),
             (
@@ -938,7 +940,7 @@ def section_policies(
             recs = run_group(res, budget, what, builders, calls, 15.0)
             base = {r["variant"]: r for r in recs}
             for r in recs:
-                ref = base.get("mlp" if r["variant"] in ("mlp", "gru") else "categorical")
+                ref = base.get("mlp" if r["variant"].startswith(("mlp", "gru")) else "categorical")
                 if ref is not None:
                     r["time_vs_reference"] = ref["steps_per_second"] / r["steps_per_second"]
             res.add(recs)

@@ -232,9 +232,9 @@ class Trainer:
         return place(learner, ls), place(runner, rs)
 
     # ------------------------------------------------------------------ one update
-    def action_mask(self, ts) -> jax.Array:
+    def action_mask(self, mask: jax.Array) -> jax.Array:
         """The world's mask; for continuous actions also each agent's true dimensions."""
-        return ts.action_mask & self.dim_mask if self.head.continuous else ts.action_mask
+        return mask & self.dim_mask if self.head.continuous else mask
 
     def act(self, actor_params, obs, mask, key, hidden=None, reset=False):
         """The algorithm's acting for one batch of observations [..., N, O] (evaluation, studies):
@@ -242,8 +242,7 @@ class Trainer:
         memories start at zero."""
         if hidden is None:
             hidden = self.actor.initial_hidden(obs.shape[:-2])
-        if self.head.continuous:
-            mask = mask & self.dim_mask
+        mask = self.action_mask(mask)
         policy = self.actor.step(actor_params)
         actions, _, _, hidden = self.algo.acting.act(
             policy, self.head, obs, mask, hidden, jnp.asarray(reset), key
@@ -260,7 +259,7 @@ class Trainer:
 
         def step(carry, k):
             env_state, ts, h = carry
-            mask, first = self.action_mask(ts), ts.done
+            mask, first = self.action_mask(ts.action_mask), ts.done
             actions, logp, actor_in, h_new = algo.acting.act(
                 policy, head, ts.obs, mask, h, first, k
             )

@@ -205,7 +205,8 @@ def test_gru_memory_resets_where_an_episode_starts():
 def test_stored_chunk_start_memories_reproduce_the_rollout_log_probs(algo, world):
     env = HeteroWorld() if world else None  # 5-step episodes: ends fall inside the 4-step chunks
     over = ["net.rnn=gru", "net.rnn_hidden=8", "ppo.chunk_len=4", "ppo.rollout_len=16"]
-    extra = [] if world else ["env=jumanji-rware-tiny-2ag"]
+    # on the test world: per-agent networks (ACPO's auxiliary loss runs on GRU memories)
+    extra = ["net.share_params=false"] if world else ["env=jumanji-rware-tiny-2ag"]
     trainer = one_device(tiny_config(f"algo={algo}", *over, *extra), env)
     learner, runner = trainer.init()
 
@@ -220,7 +221,10 @@ def test_stored_chunk_start_memories_reproduce_the_rollout_log_probs(algo, world
     for _ in range(2):  # the second rollout starts from carried, non-zero memories
         batch, logp = jax.jit(jax.vmap(replay, axis_name=AXIS))(learner, runner)
         np.testing.assert_allclose(logp, batch.logp, rtol=1e-5, atol=1e-5)
-        learner, runner, _ = trainer.compile(learner, runner, 1)(learner, runner)
+        learner, runner, m = trainer.compile(learner, runner, 1)(learner, runner)
+        assert all(np.isfinite(np.asarray(v)).all() for k, v in m.items() if k != "episode_return")
+        if world and algo == "acpo":
+            assert float(np.min(m["aux_loss"])) > 0
     first = np.asarray(batch.first)  # [seeds, C, L]
     if world:
         assert first[..., 1:].any()  # an episode started inside a chunk

@@ -17,7 +17,8 @@ Action heads turn a network's output into a distribution:
   the bounds by clipping only what is sent to the world (`to_env`): the stored action and its
   log-probability stay those of the unclipped Gaussian sample, so the PPO ratio is exact and the
   entropy is the Gaussian's closed form (tanh squashing would need a Jacobian correction, has no
-  closed-form entropy and saturates at the bounds; MAPPO/HAPPO's reference implementations clip).
+  closed-form entropy and saturates at the bounds; HARL sends the unsquashed sample and lets
+  MuJoCo clamp it to the control range, which is the same for the world).
 """
 
 from __future__ import annotations

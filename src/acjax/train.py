@@ -292,7 +292,7 @@ class Trainer:
         h = jnp.where(time_major(batch.first)[..., None, None], 0.0, h_in)
         return time_major(out), time_major(h)
 
-    def actor_loss(self, policy, batch: Batch, weight=1.0, step_fn=None):
+    def actor_loss(self, policy, batch: Batch, weight=1.0):
         """PPO's clipped surrogate, the entropy bonus and the algorithm's auxiliary loss for the
         actor step `policy`; weight is HAPPO's factor M (1 for the other algorithms)."""
         ppo = self.cfg.ppo
@@ -304,15 +304,15 @@ class Trainer:
         stats["entropy"] = L.masked_mean(dist.entropy())
 
         def policy_out(x):  # x [C, L, ..., N, D] at the batch's memories
-            hb = jnp.broadcast_to(h.reshape(h.shape[:2] + (1,) * (x.ndim - 4) + h.shape[2:]),
-                                  (*x.shape[:-1], h.shape[-1]))  # fmt: skip
-            return policy(hb, x, jnp.zeros((), bool))[1]
+            hb = jnp.expand_dims(h, tuple(range(2, x.ndim - 2)))  # agent i's memory, every query
+            hb = jnp.broadcast_to(hb, (*x.shape[:-1], h.shape[-1]))
+            return policy(hb, x, jnp.asarray(False))[1]
 
         aux = self.algo.acting.aux_loss(policy_out, self.head, batch)
         stats["aux_loss"] = aux
         return pg + L.entropy_loss(stats["entropy"], ppo.ent_coef) + aux, stats
 
-    def value_loss(self, critic_params, batch: Batch, vn_stats):
+    def value_loss(self, critic_params, batch: Batch, value_norm: L.ValueNorm):
         """MAPPO's value loss on the (normalized) targets, averaged over samples and agents."""
         ppo = self.cfg.ppo
         tm = time_major
@@ -320,15 +320,14 @@ class Trainer:
             critic_params, batch.critic_h0, tm(batch.obs), tm(batch.global_state),
             tm(batch.action), tm(batch.actor_in), tm(batch.first),
         )  # fmt: skip
-        mean, std = vn_stats
-        target = (batch.target - mean) / std if ppo.value_norm else batch.target
+        target = value_norm.normalize(batch.target) if ppo.value_norm else batch.target
         return L.value_loss(
             tm(v), target, batch.old_v, ppo.value_loss, ppo.huber_delta, ppo.value_clip
         )
 
-    def _loss(self, params, batch: Batch, vn_stats):
+    def _loss(self, params, batch: Batch, value_norm: L.ValueNorm):
         loss, stats = self.actor_loss(self.actor.step(params["actor"]), batch)
-        vl = self.value_loss(params["critic"], batch, vn_stats)
+        vl = self.value_loss(params["critic"], batch, value_norm)
         return loss + vl, dict(stats, value_loss=vl)
 
     def sgd(self, loss_fn, optimizer, params, opt_state, data, key):
@@ -360,9 +359,9 @@ class Trainer:
         )
         return params, opt_state, aux
 
-    def ppo_epochs(self, params, opt_state, batch, vn_stats, key):
+    def ppo_epochs(self, params, opt_state, batch, value_norm, key):
         """The optimization phase of MAPPO, IPPO and ACPO: actor and critic together."""
-        loss_fn = lambda p, mb: self._loss(p, mb, vn_stats)  # noqa: E731
+        loss_fn = lambda p, mb: self._loss(p, mb, value_norm)  # noqa: E731
         return self.sgd(loss_fn, self.optimizer, params, opt_state, batch, key)
 
     def _chunks(self, traj: Transition, adv, targets, old_v, critic_h) -> Batch:
@@ -389,7 +388,8 @@ class Trainer:
         runner, traj = self._rollout(params, runner, k_roll)
 
         # values of every state and of the state after every step, denormalized
-        mean, std = learner.value_norm.stats() if ppo.value_norm else (0.0, 1.0)
+        value_norm = learner.value_norm
+        denorm = value_norm.denormalize if ppo.value_norm else (lambda v: v)
         old_v, critic_h, critic_last = self.critic_values(
             params["critic"], critic_h0, traj.obs, traj.global_state, traj.action,
             traj.actor_in, traj.first,
@@ -401,9 +401,8 @@ class Trainer:
         h_boot = h_after if k is None else h_after[..., k, :]
         boot = self.critic.apply(params["critic"], h_boot, boot_in, False, k)[1][..., 0]
         adv, targets = algo.advantages(
-            traj.reward, old_v * std + mean, boot * std + mean, traj.terminated, traj.truncated
+            traj.reward, denorm(old_v), denorm(boot), traj.terminated, traj.truncated
         )
-        value_norm = learner.value_norm
         if ppo.value_norm:
             value_norm = value_norm.update(targets, axis_name=AXIS)
         if ppo.adv_norm:  # over the whole batch (all devices), jointly or per agent
@@ -412,7 +411,7 @@ class Trainer:
         runner = runner._replace(critic_h=critic_last)
         # the optimization phase (the algorithm's piece; by default `Trainer.ppo_epochs`)
         params, opt_state, aux = algo.optimization.optimize(
-            self, params, learner.opt_state, batch, value_norm.stats(), k_opt
+            self, params, learner.opt_state, batch, value_norm, k_opt
         )
         done = jnp.logical_or(traj.terminated, traj.truncated)
         episodes = jax.lax.psum(jnp.sum(done), AXIS)

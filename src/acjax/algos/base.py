@@ -50,7 +50,7 @@ class Optimization(Protocol):
     def make_optimizer(self, trainer) -> Any:
         """An object whose `init(params)` gives the learner's optimizer state."""
 
-    def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
+    def optimize(self, trainer, params, opt_state, batch, value_norm, key):
         """The optimization phase of one update on the local `Batch` -> (params, opt_state,
         metrics)."""
 

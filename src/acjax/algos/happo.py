@@ -145,7 +145,7 @@ class SequentialPPO:
         p_k, s_k, ratio, aux = step(k, take_agent(params, k), take_agent(opt_state, k), factor, key)
         return put_agent(params, k, p_k), put_agent(opt_state, k, s_k), ratio, aux
 
-    def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
+    def optimize(self, trainer, params, opt_state, batch, value_norm, key):
         n = batch.actor_in.shape[2]
         k_order, k_actor, k_critic = jax.random.split(key, 3)
         order = agent_order(k_order, n)
@@ -159,7 +159,7 @@ class SequentialPPO:
         )
 
         def critic_loss(p, mb):
-            vl = trainer.value_loss(p, mb, vn_stats)
+            vl = trainer.value_loss(p, mb, value_norm)
             return vl, {"value_loss": vl}
 
         critic, critic_state, c_aux = trainer.sgd(

@@ -88,8 +88,8 @@ class JointPPO:
     def make_optimizer(self, trainer):
         return trainer.default_optimizer()
 
-    def optimize(self, trainer, params, opt_state, batch, vn_stats, key):
-        return trainer.ppo_epochs(params, opt_state, batch, vn_stats, key)
+    def optimize(self, trainer, params, opt_state, batch, value_norm, key):
+        return trainer.ppo_epochs(params, opt_state, batch, value_norm, key)
 
 
 def mappo(cfg, spec, head) -> Algorithm:

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,6 @@ class EnvSpec:
 
     def action_dim_mask(self):
         """[N, A] bool: True on each agent's true action dimensions (continuous worlds)."""
-        import numpy as np
-
         return np.arange(self.num_actions)[None, :] < np.asarray(self.action_sizes)[:, None]
 
 

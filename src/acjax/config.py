@@ -70,6 +70,15 @@ class ACPOConfig:
 
 
 @dataclass(frozen=True)
+class MaMuJoCoConfig:
+    """Options of the multi-agent MuJoCo worlds (`mamujoco-<robot>-<partition>`)."""
+
+    obsk: int = 1  # observation depth k in the joint graph
+    backend: str = "generalized"  # brax pipeline: generalized | positional | spring | mjx
+    max_steps: int = 1000  # episode time limit (truncation)
+
+
+@dataclass(frozen=True)
 class Config:
     env: str = "jumanji-rware-tiny-2ag"
     algo: str = "mappo"
@@ -92,6 +101,7 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     net: NetConfig = field(default_factory=NetConfig)
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
+    mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
 
     @property
     def batch_steps(self) -> int:
@@ -285,8 +295,18 @@ def validate(cfg: Config) -> None:
     from acjax.envs.registry import make
 
     _check(cfg.algo in ALGOS, "algo", f"unknown algorithm {cfg.algo!r}; expected one of {ALGOS}")
+    from acjax.envs.mamujoco import BACKENDS
+
+    m = cfg.mamujoco
+    _check(m.obsk >= 0, "mamujoco.obsk", f"must be >= 0, got {m.obsk}")
+    _check(m.max_steps > 0, "mamujoco.max_steps", f"must be positive, got {m.max_steps}")
+    _check(
+        m.backend in BACKENDS,
+        "mamujoco.backend",
+        f"expected one of {', '.join(BACKENDS)}, got {m.backend!r}",
+    )
     try:
-        make(cfg.env)
+        make(cfg.env, cfg)
     except ValueError as e:
         raise ConfigError(f"config key 'env': {e}") from None
     for key in ("total_timesteps", "num_envs", "num_seeds", "updates_per_call", "keep_checkpoints"):

@@ -121,7 +121,7 @@ class Trainer:
 
     def __init__(self, cfg: Config, devices: list | None = None, env=None):
         self.cfg = cfg
-        self.env = EpisodeStats(AutoReset(env if env is not None else make_env(cfg.env)))
+        self.env = EpisodeStats(AutoReset(env if env is not None else make_env(cfg.env, cfg)))
         self.spec = self.env.spec
         self.head = make_head(self.spec)
         self.algo = algos.make(cfg, self.spec, self.head)

@@ -6,20 +6,32 @@
 - `matrix-table1`, `matrix-climbing`, `matrix-penalty`: discrete matrix games (envs/matrix.py)
 - `matrix-continuous`: the continuous two-agent climbing-like game, actions in [-1, 1]
   (envs/matrix.py, ContinuousMatrixGame)
+- `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance
+  `mamujoco-halfcheetah-2x3` or `mamujoco-humanoid-9|8` (envs/mamujoco.py); the config's
+  `mamujoco` section sets obsk, the brax backend and the time limit
 """
 
 from __future__ import annotations
 
 import re
 
+from typing import Any
+
 from acjax.envs.core import MultiAgentEnv
 
 _WAREHOUSE = re.compile(r"^(jumanji-)?rware-(tiny|small|medium|large)-(\d+)ag(-easy|-hard)?$")
-EXAMPLES = ["jumanji-rware-tiny-2ag", "rware-small-4ag-hard", "matrix-table1", "matrix-continuous"]
+EXAMPLES = [
+    "jumanji-rware-tiny-2ag",
+    "rware-small-4ag-hard",
+    "matrix-table1",
+    "matrix-continuous",
+    "mamujoco-halfcheetah-2x3",
+]
 
 
-def make(name: str) -> MultiAgentEnv:
-    """Build a world by name; an unknown name is a ValueError naming it."""
+def make(name: str, cfg: Any = None) -> MultiAgentEnv:
+    """Build a world by name; an unknown name is a ValueError naming it. `cfg` (a Config) gives
+    the world options of its sections (`cfg.mamujoco`); None means their defaults."""
     m = _WAREHOUSE.match(name)
     if m:
         jumanji, size, n, diff = m.groups()
@@ -31,6 +43,18 @@ def make(name: str) -> MultiAgentEnv:
         from acjax.envs import warehouse_rware
 
         return warehouse_rware.make(size, int(n), difficulty)
+    if name.startswith("mamujoco-"):
+        from acjax.envs import mamujoco
+
+        parsed = mamujoco.parse_name(name)
+        if parsed is None:
+            raise ValueError(
+                f"unknown env {name!r}: expected mamujoco-<robot>-<partition>, "
+                f"for instance mamujoco-{mamujoco.SCENARIOS[0]}"
+            )
+        opts = cfg.mamujoco if cfg is not None else None
+        kwargs = {} if opts is None else {k: getattr(opts, k) for k in mamujoco.OPTIONS}
+        return mamujoco.MaMuJoCo(*parsed, **kwargs)
     if name == "matrix-continuous":
         from acjax.envs.matrix import ContinuousMatrixGame
 

@@ -10,8 +10,9 @@ hand-written index lists:
   connect what hangs below them: HalfCheetah's two thighs, Ant's four hips).
 - **Partition** (`split_joints`). The actuated joints in depth-first order of the tree, children
   visited in increasing number of actuated joints (ties in model order), cut into consecutive
-  groups: `NxK` is N agents of K joints, `a|b|...` agents of a, b, ... joints (`9x8` also reads as
-  `9|8` when 9 x 8 is not the joint count). Each agent controls the actuators of its joints.
+  groups: `NxK` is N agents of K joints, `a|b|...` agents of a, b, ... joints
+  (`mamujoco-humanoid-9x8` spells `-9|8` where | is awkward: shells, file names). Each agent
+  controls the actuators of its joints.
 - **Observation** (`observation_indices`), with `obsk` = k: the agent's own joints' qpos and qvel
   (depth 0), then qpos of the joints at graph distance 1..k, each level's joints sorted by name,
   then the global features: the root joints' positions (the ones the single-agent observation
@@ -74,6 +75,7 @@ SCENARIOS = (
     "humanoid-9|8",
 )
 _NAME = re.compile(r"^mamujoco-([a-z0-9]+)-([0-9x|]+)$")
+ALIASES = {("humanoid", "9x8"): ("humanoid", "9|8")}
 
 _HINGE_OR_SLIDE = (2, 3)  # mjtJoint: slide, hinge
 _JOINT_QPOS = {0: 7, 1: 4, 2: 1, 3: 1}  # free, ball, slide, hinge
@@ -190,8 +192,6 @@ def split_joints(partition: str, num_joints: int) -> list[list[int]]:
         n, k = (int(x) for x in partition.split("x"))
         if n * k == num_joints:
             sizes = [k] * n
-        elif n + k == num_joints:
-            sizes = [n, k]  # `9x8` spells `9|8` where | is awkward (shells, file names)
     elif re.fullmatch(r"\d+(\|\d+)+", partition):
         sizes = [int(x) for x in partition.split("|")]
     if not sizes or min(sizes) < 1 or sum(sizes) != num_joints:
@@ -235,7 +235,7 @@ def observation_indices(
 def parse_name(name: str) -> tuple[str, str] | None:
     """`mamujoco-<robot>-<partition>` -> (robot, partition); None if it is not such a name."""
     m = _NAME.match(name)
-    return (m.group(1), m.group(2)) if m else None
+    return ALIASES.get(m.groups(), m.groups()) if m else None
 
 
 @functools.cache

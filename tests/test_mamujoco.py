@@ -1,0 +1,208 @@
+"""Multi-agent MuJoCo on brax: structure against Gymnasium-Robotics' MaMuJoCo v1, stepping,
+episode ends, and short training runs of every on-policy algorithm."""
+
+import json
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+import acjax.run
+from acjax.config import ConfigError
+from acjax.envs.mamujoco import SCENARIOS, MaMuJoCo, neighbourhood, split_joints
+from acjax.envs.registry import make
+from acjax.envs.wrappers import AutoReset
+from acjax.run import train
+
+GYM_NAMES = {
+    "halfcheetah": "HalfCheetah",
+    "ant": "Ant",
+    "hopper": "Hopper",
+    "walker2d": "Walker2d",
+    "humanoid": "Humanoid",
+}
+# brax's Ant and Humanoid observations have no body features (cfrc_ext, cinert, cvel,
+# qfrc_actuator): Gymnasium-Robotics is asked for the same joint categories
+NO_BODY_FEATURES = {
+    "ant": {"include_cfrc_ext_in_observation": False},
+    "humanoid": {
+        "include_cinert_in_observation": False,
+        "include_cvel_in_observation": False,
+        "include_qfrc_actuator_in_observation": False,
+        "include_cfrc_ext_in_observation": False,
+    },
+}
+
+
+def world(name: str, **kw) -> MaMuJoCo:
+    robot, partition = name.split("-")
+    return MaMuJoCo(robot, partition, backend=kw.pop("backend", "spring"), **kw)
+
+
+def gym_mamujoco(name: str, k: int):
+    mamujoco_v1 = pytest.importorskip("gymnasium_robotics.envs.multiagent_mujoco.mamujoco_v1")
+    robot, partition = name.split("-")
+    extra = NO_BODY_FEATURES.get(robot, {})
+    local = [["qpos", "qvel"]] + [["qpos"]] * k if extra else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mamujoco_v1.parallel_env(
+            GYM_NAMES[robot], partition, agent_obsk=k, local_categories=local, **extra
+        )
+
+
+def _plain(name: str) -> str:
+    return name.replace("_", "")  # brax's MJCF says hip_1 where MaMuJoCo's labels say hip1
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_partitions_and_observations_match_gymnasium_robotics(name, k):
+    w = world(name, obsk=k)
+    g = gym_mamujoco(name, k)
+    ours = [sorted(_plain(w.graph.joints[j]) for j in agent) for agent in w.agents]
+    theirs = [sorted(_plain(n.label) for n in part) for part in g.agent_action_partitions]
+    assert ours == theirs
+    # every actuator belongs to exactly one agent, every agent's slot drives one actuator
+    owner = [tuple(o) for o in w.action_owner.tolist()]
+    slots = [(i, s) for i, a in enumerate(w.agents) for s in range(len(a))]
+    assert sorted(owner) == sorted(slots) and len(owner) == w.brax.sys.mj_model.nu
+    # every observation index lies inside the state, padding reads the appended zero
+    for i, size in enumerate(w.spec.obs_sizes):
+        assert 0 <= w.obs_index[i, :size].min() and w.obs_index[i, :size].max() < w.spec.state_dim
+        assert np.all(w.obs_index[i, size:] == w.spec.state_dim)
+    sizes = tuple(g.observation_spaces[a].shape[0] for a in g.possible_agents)
+    assert w.spec.action_sizes == tuple(g.action_spaces[a].shape[0] for a in g.possible_agents)
+    if name.startswith("humanoid") and k > 0:
+        # the tree links the hips to abdomen_x only; MaMuJoCo's hand-written graph links them to
+        # all three abdomen joints (envs/mamujoco.py docstring)
+        lower_body_sees = neighbourhood(w.graph.adjacency, w.agents[1], 1)[1]
+        assert [w.graph.joints[j] for j in lower_body_sees] == ["abdomen_x"]
+        assert w.spec.obs_sizes[1] == sizes[1] - 2 or k > 1
+    else:
+        assert w.spec.obs_sizes == sizes
+    assert w.spec.state_dim == g.single_agent_env.observation_space.shape[0] or name.startswith(
+        "humanoid"
+    )
+
+
+def test_humanoid_9x8_spells_9_bar_8_and_bad_partitions_fail():
+    assert make("mamujoco-humanoid-9x8").agents == make("mamujoco-humanoid-9|8").agents
+    assert [len(a) for a in split_joints("9|8", 17)] == [9, 8]
+    assert split_joints("2x3", 6) == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(ValueError, match="does not split the 6 actuated joints"):
+        split_joints("4x2", 6)
+    with pytest.raises(ValueError, match="unknown env"):
+        make("mamujoco-halfcheetah")
+    with pytest.raises(ValueError, match="unknown robot 'cheetah'"):
+        make("mamujoco-cheetah-2x3")
+    with pytest.raises(ConfigError, match="mamujoco.backend"):
+        tiny_config("env=mamujoco-halfcheetah-2x3", "mamujoco.backend=bullet")
+    with pytest.raises(ConfigError, match="config key 'env'.*does not split"):
+        tiny_config("env=mamujoco-ant-3x3")
+
+
+@pytest.fixture(scope="module")
+def cheetah():
+    return world("halfcheetah-2x3")
+
+
+def test_observations_are_the_joints_qpos_qvel_and_root_features(cheetah):
+    w = cheetah
+    state, ts = jax.jit(w.reset)(jax.random.PRNGKey(0))
+    q, qd = np.asarray(state[0].pipeline_state.q), np.asarray(state[0].pipeline_state.qd)
+    obs = np.asarray(ts.obs)
+    assert np.allclose(np.asarray(ts.global_state), np.concatenate([q[1:], qd]), atol=1e-6)
+    # back leg (agent 0), k=1: bfoot, bshin, bthigh (qpos, qvel), fthigh qpos,
+    # root z and pitch, then root x, z and pitch velocities
+    j = {n: i for i, n in enumerate(["rootx", "rootz", "rooty", "bthigh", "bshin", "bfoot"])}
+    j |= {"fthigh": 6}
+    want = [q[j["bfoot"]], qd[j["bfoot"]], q[j["bshin"]], qd[j["bshin"]]]
+    want += [q[j["bthigh"]], qd[j["bthigh"]], q[j["fthigh"]], q[1], q[2], qd[0], qd[1], qd[2]]
+    assert np.allclose(obs[0], want, atol=1e-6)
+
+
+def test_actions_reach_their_actuators():
+    w = world("ant-4x2")
+    actions = jnp.asarray([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]])
+    flat = np.asarray(w.joint_action(actions))
+    model = w.brax.sys.mj_model
+    import mujoco
+
+    for i, joints in enumerate(w.agents):
+        for s, jj in enumerate(joints):
+            name = w.graph.joints[jj]
+            act = [
+                u
+                for u in range(model.nu)
+                if mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, model.actuator_trnid[u, 0])
+                == name
+            ]
+            assert flat[act[0]] == pytest.approx(float(actions[i, s]))
+    # brax's ant actuators run hip_4, ankle_4, hip_1, ...: agent 3 (leg 4) drives actuators 0, 1
+    assert flat[:2] == pytest.approx([0.7, 0.8])
+
+
+def test_truncation_at_the_limit_keeps_the_final_observation():
+    w = world("halfcheetah-2x3", max_steps=3)
+    env = AutoReset(w)
+    state, ts = env.reset(jax.random.PRNGKey(1))
+    step = jax.jit(env.step)
+    actions = jnp.ones((2, 3))
+    seen = []
+    for _ in range(3):
+        inner = state.env_state
+        state, ts = step(state, actions)
+        seen.append(ts)
+    last = seen[-1]
+    assert [bool(t.truncated) for t in seen] == [False, False, True]
+    assert not any(bool(t.terminated) for t in seen)
+    # the true last observation is kept; obs is the next episode's first
+    direct = w.step(inner, actions)[1]
+    assert np.allclose(last.final_obs, direct.obs, atol=1e-5)
+    assert np.allclose(last.obs, state.reset_timestep.obs)
+    assert not np.allclose(last.final_obs, last.obs)
+    assert np.isfinite(float(last.reward))
+
+
+def test_a_fallen_hopper_terminates_not_truncates():
+    w = world("hopper-3x1", backend="generalized")
+    state, _ = w.reset(jax.random.PRNGKey(0))
+    bs, t = state
+    fallen = bs.replace(pipeline_state=bs.pipeline_state.replace(q=bs.pipeline_state.q.at[1].set(-1.0)))
+    _, ts = jax.jit(w.step)((fallen, t), jnp.zeros((3, 1)))
+    assert bool(ts.terminated) and not bool(ts.truncated)
+
+
+@pytest.mark.parametrize("algo", ["mappo", "ippo", "acpo", "happo"])
+def test_short_runs_on_halfcheetah_2x3(algo, tmp_path, monkeypatch):
+    cfg = tiny_config(
+        "env=mamujoco-halfcheetah-2x3",
+        "mamujoco.backend=spring",
+        f"algo={algo}",
+        "total_timesteps=384",  # 6 updates: 3 calls of 2
+        tmp_path=tmp_path,
+    )
+    compiles, per_call = [], []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, *a, **k: compiles.append(name) if "backend_compile" in name else None
+    )
+    local_value = acjax.run.local_value
+
+    def counted(x):
+        per_call.append(len(compiles))
+        return local_value(x)
+
+    monkeypatch.setattr(acjax.run, "local_value", counted)
+    summary = train(cfg)
+    assert len(per_call) == 3 and per_call[1] == per_call[2], per_call  # no recompilation
+    assert summary["env_steps"] == 384
+    for f in ("config.yaml", "metrics.jsonl", "metrics.csv", "summary.json"):
+        assert (tmp_path / f).is_file(), f
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 6
+    for r in rows:
+        assert np.isfinite([r["actor_loss"], r["value_loss"], r["entropy"], r["grad_norm"]]).all()

@@ -7,7 +7,8 @@ Runs `brax.training.agents.ppo.train` for seeds 0..S-1 in turn, with the halfche
 hyper-parameters of brax's training notebook (every one a flag). At each evaluation it records
 [env_steps, eval/episode_reward, seconds since train() was called] and rewrites --out, so a run
 cut short keeps its curves. `steps_per_s` counts only the steps after the first training epoch
-(the one that compiles), evaluations included; `train_s` is the whole train() call.
+(the one that compiles), evaluations included; `brax_training_sps` is brax's own figure for the
+last epoch alone (no evaluation); `train_s` is the whole train() call.
 
 brax 0.14.2 calls `jax.device_put_replicated`, which newer jax removed; a shim is installed
 below (only when the attribute is missing) before brax.training is imported.
@@ -109,6 +110,8 @@ def main() -> None:
                 (s0, _, t_0), (s1, _, t_1) = trained[0], trained[-1]
                 rec["steps_per_s"] = round((s1 - s0) / (t_1 - t_0), 1)
             rec["final_return"] = ret
+            if "training/sps" in metrics:  # brax's own: the last epoch alone, evals excluded
+                rec["brax_training_sps"] = round(float(metrics["training/sps"]), 1)
             t = rec["curve"][-1][2]
             print(f"seed {rec['seed']} steps {steps:>9d} return {ret:8.2f} t {t:7.1f}s", flush=True)
             write()

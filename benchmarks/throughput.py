@@ -1,6 +1,6 @@
 """Throughput and scaling suite: raw env stepping, training steps/s, devices, seeds, agents.
 
-    python benchmarks/throughput.py --mode quick|full|gpu|smoke|policies [--out DIR]
+    python benchmarks/throughput.py --mode quick|full|gpu|smoke|policies|mamujoco [--out DIR]
         [--budget S] [--tiny]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
@@ -20,6 +20,8 @@ Sections (records carry `section`):
   floor    env-only stepping, rollout only (act + step) and the full update at the same batch
   large    (gpu) ACPO and MAPPO at large batches on both warehouses
   policies GRU vs MLP MAPPO/ACPO on the warehouse; Gaussian vs categorical heads (matrix games)
+  mamujoco multi-agent MuJoCo: raw stepping and MAPPO/ACPO training per brax backend
+           (halfcheetah-2x3), then every scenario on the default backend
 
 Results: DIR/<machine>-<date>[-<mode>].json (a list of records), a markdown table beside it,
 DIR/latest.json (a copy) and DIR/runtime_vs_agents.png. The JSON is rewritten after every
@@ -315,23 +317,30 @@ def env_program(
     num_envs: int,
     scan: int,
     budget: Budget | None = None,
+    options: tuple[str, ...] = (),
 ) -> Program:
     """Raw stepping: a jitted `lax.scan` of `scan` steps of `num_envs` vmapped envs with random
-    valid actions (sampled from the action mask); observations and rewards are summed so the
-    compiler cannot drop them. Variants:
+    valid actions (sampled from the action mask; uniform in the bounds for continuous worlds);
+    observations and rewards are summed so the compiler cannot drop them. `options`: config
+    overrides of the world (`mamujoco.backend=spring`). Variants:
       no_reset           acjax's env interface, episodes never reset
       autoreset          acjax's AutoReset, `refresh` once per scan (as the trainer per rollout)
       jumanji_no_reset   Jumanji's RobotWarehouse itself, no reset
       jumanji_autoreset  jumanji.wrappers.AutoResetWrapper(RobotWarehouse)
     """
+    from acjax.config import load_config
     from acjax.envs.registry import make
     from acjax.envs.wrappers import AutoReset
 
     started = time.perf_counter()
-    base = make(env_name)
-    n, a = base.spec.num_agents, base.spec.num_actions
+    base = make(env_name, load_config(None, [f"env={env_name}", *options]))
+    spec = base.spec
+    n, a = spec.num_agents, spec.num_actions
 
     def sample(key, mask):
+        if spec.continuous:
+            u = jax.random.uniform(key, mask.shape, minval=spec.action_low, maxval=spec.action_high)
+            return jnp.where(mask, u, 0.0)
         logits = jnp.where(mask, 0.0, -jnp.inf)
         return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
 
@@ -681,6 +690,27 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
                 ["algo", "policy", "env", "envs", "steps/s", "time vs ref", "compile s", "load"],
             )
         )
+    if "mamujoco" in by:
+        rows = [
+            [
+                r["env"],
+                r["backend"],
+                r["algo"],
+                r["num_envs"],
+                _f(r["steps_per_second"]),
+                _f(r.get("fraction_of_env_floor")),
+                _f(r["compile_seconds"]),
+                _f(r.get("load_avg_1min"), 1),
+            ]
+            for r in by["mamujoco"]
+        ]
+        out.append("\n## Multi-agent MuJoCo: raw stepping (algo none) and training, per backend\n\n")
+        out.append(
+            _table(
+                rows,
+                ["env", "backend", "algo", "envs", "steps/s", "of env floor", "compile s", "load"],
+            )
+        )
     if skipped:
         out.append("\n## Skipped (time budget or error)\n\n" + "".join(f"- {s}\n" for s in skipped))
     return "".join(out)
@@ -948,6 +978,43 @@ def section_policies(
     return out
 
 
+def section_mamujoco(
+    res, budget, scenarios, backends, num_envs, calls, algos=("mappo", "acpo"), scan=100,
+    rollout=200, epochs=5, minibatches=1, hidden=(128, 128, 128),
+):  # fmt: skip
+    """Multi-agent MuJoCo per scenario and brax backend: raw stepping (random actions in the
+    bounds, AutoReset, `scan` steps per call) beside the training of each algorithm at the same
+    number of environments (HARL-like PPO: rollout 200, one minibatch, MLP [128, 128, 128])."""
+    kw = dict(rollout=rollout, epochs=epochs, minibatches=minibatches, hidden=hidden)
+    out = []
+    for env in scenarios:
+        for b in backends:
+            opt = (f"mamujoco.backend={b}",)
+            builders = [
+                lambda env=env, opt=opt: env_program(
+                    "mamujoco", "autoreset", env, num_envs, scan, budget, opt
+                )
+            ]
+            builders += [
+                lambda a=a, env=env, opt=opt: train_program(
+                    "mamujoco", a, env, num_envs, devices=1, extra=opt, budget=budget, **kw
+                )
+                for a in algos
+            ]
+            recs = run_group(res, budget, f"mamujoco {env} {b} {num_envs}", builders, calls, 30.0)
+            floor = [r for r in recs if r["algo"] == "none"]
+            for r in recs:
+                r["backend"] = b
+                r.setdefault("variant", "training")
+                if floor:
+                    r["fraction_of_env_floor"] = (
+                        r["steps_per_second"] / floor[0]["steps_per_second"]
+                    )
+            res.add(recs)
+            out += recs
+    return out
+
+
 def _variant(p: Program, variant: str) -> Program:
     p.record["variant"] = variant
     return p
@@ -1022,6 +1089,26 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
                 r, b, "large", ["acpo", "mappo"], J4, [mid, small], [1], 3, **kw
             ),
         ]
+    if mode == "mamujoco":
+        from acjax.envs.mamujoco import BACKENDS, DEFAULT_BACKEND, SCENARIOS
+
+        backends = BACKENDS
+        if tiny:
+            return [
+                lambda r, b: section_mamujoco(
+                    r, b, ["mamujoco-halfcheetah-2x3"], backends[:1], 4, 2, scan=4, rollout=8,
+                    epochs=1, hidden=(16,),
+                )
+            ]  # fmt: skip
+        return [
+            lambda r, b: section_mamujoco(
+                r, b, ["mamujoco-halfcheetah-2x3"], backends, 64, 3, algos=("mappo", "acpo")
+            ),
+            lambda r, b: section_mamujoco(
+                r, b, [f"mamujoco-{s}" for s in SCENARIOS[1:]], (DEFAULT_BACKEND,), 64, 3,
+                algos=("mappo",),
+            ),
+        ]  # fmt: skip
     if tiny:
         return [
             lambda r, b: section_env(r, b, mode, "jumanji-rware-tiny-2ag", 16, 8, 2),
@@ -1077,7 +1164,7 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--mode", default="quick", choices=["smoke", "quick", "full", "gpu", "policies"])
+    p.add_argument("--mode", default="quick", choices=["smoke", "quick", "full", "gpu", "policies", "mamujoco"])
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--budget",
@@ -1089,7 +1176,13 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--tiny", action="store_true", default=os.environ.get("ACJAX_BENCH_TINY") == "1")
     args = p.parse_args(argv)
 
-    default_budget = {"quick": 280.0, "full": 1500.0, "gpu": 420.0, "policies": 600.0}.get(
+    default_budget = {
+        "quick": 280.0,
+        "full": 1500.0,
+        "gpu": 420.0,
+        "policies": 600.0,
+        "mamujoco": 1800.0,
+    }.get(
         args.mode
     )
     budget = Budget(args.budget if args.budget is not None else default_budget)

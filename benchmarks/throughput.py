@@ -704,7 +704,7 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
             ]
             for r in by["mamujoco"]
         ]
-        out.append("\n## Multi-agent MuJoCo: raw stepping (algo none) and training, per backend\n\n")
+        out.append("\n## Multi-agent MuJoCo: raw stepping (algo none) and training per backend\n\n")
         out.append(
             _table(
                 rows,
@@ -1164,7 +1164,8 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--mode", default="quick", choices=["smoke", "quick", "full", "gpu", "policies", "mamujoco"])
+    modes = ["smoke", "quick", "full", "gpu", "policies", "mamujoco"]
+    p.add_argument("--mode", default="quick", choices=modes)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--budget",
@@ -1182,9 +1183,7 @@ def main(argv: list[str] | None = None) -> Path:
         "gpu": 420.0,
         "policies": 600.0,
         "mamujoco": 1800.0,
-    }.get(
-        args.mode
-    )
+    }.get(args.mode)
     budget = Budget(args.budget if args.budget is not None else default_budget)
     meta = dict(
         mode=args.mode + ("-tiny" if args.tiny and args.mode != "smoke" else ""),

@@ -33,9 +33,13 @@ class Checkpointer:
         )
         restored = self.manager.restore(update, args=ocp.args.StandardRestore(abstract))
         # empty arrays (memories of feed-forward networks) are not stored: take them from `like`
-        leaves, treedef = jax.tree.flatten(like)
-        got = jax.tree.leaves(restored, is_leaf=lambda x: x is None)
-        return treedef.unflatten([r if x.size else x for x, r in zip(leaves, got, strict=True)])
+        # (None fields of a world's state, brax's among them, stay None)
+        none = lambda x: x is None
+        leaves, treedef = jax.tree.flatten(like, is_leaf=none)
+        got = jax.tree.leaves(restored, is_leaf=none)
+        return treedef.unflatten(
+            [x if x is None or not x.size else r for x, r in zip(leaves, got, strict=True)]
+        )
 
     def close(self) -> None:
         self.manager.close()

@@ -93,7 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     p_train = sub.add_parser("train", help="train one config (seeds vmapped)")
     p_train.add_argument("--config", default=None, help="YAML config (default: the embedded one)")
     p_train.add_argument("overrides", nargs="*", help="key=value overrides, dotted for nested keys")
+    p_render = sub.add_parser("render", help="a GIF of one episode of a run's latest policy")
+    p_render.add_argument("run_dir", help="the run folder (config.yaml and checkpoints/)")
+    p_render.add_argument("--out", default=None, help="GIF path (default: in the run folder)")
+    p_render.add_argument("--steps", type=int, default=200, help="at most this many steps")
+    p_render.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep")
     args = parser.parse_args(argv)
+    if args.command == "render":
+        return _render(args)
 
     _force_host_devices()
     from acjax.config import ConfigError
@@ -145,6 +152,19 @@ def main(argv: list[str] | None = None) -> int:
         f"summary in {cfg.run_dir}/summary.json",
         file=sys.stderr,
     )
+    return 0
+
+
+def _render(args) -> int:
+    from acjax.config import ConfigError
+    from acjax.replay import render_run
+
+    try:
+        path, total = render_run(args.run_dir, args.out, args.steps, args.seed_index)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path} (episode return {total:.1f})", file=sys.stderr)
     return 0
 
 

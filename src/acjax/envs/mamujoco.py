@@ -33,7 +33,9 @@ and observation sizes (tests/test_mamujoco.py).
 from __future__ import annotations
 
 import functools
+import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -42,6 +44,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from acjax.envs.core import EnvSpec, TimeStep, World, make_timestep
+
+# MuJoCo's renderer (acjax.envs.render.mujoco_frames) offscreen where there is no display; MuJoCo
+# reads this when it is first imported
+if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+    os.environ.setdefault("MUJOCO_GL", "egl")
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
 OPTIONS = ("obsk", "backend", "max_steps")  # the config's `mamujoco` section
@@ -87,12 +94,14 @@ class KinematicGraph:
     """What the trainer needs from the model's kinematic tree.
 
     joints: names of the actuated joints in depth-first order (the partition order);
-    qpos / qvel: each actuated joint's qpos / qvel address; actuator: each joint's actuator;
+    body: each joint's body; qpos / qvel: each joint's qpos / qvel address; actuator: each
+    joint's actuator;
     adjacency: [J, J] bool joint graph; root_qpos / root_qvel: the unactuated (root) joints'
     addresses; nq: the qpos size.
     """
 
     joints: tuple[str, ...]
+    body: np.ndarray
     qpos: np.ndarray
     qvel: np.ndarray
     actuator: np.ndarray
@@ -141,7 +150,6 @@ def kinematic_graph(model) -> KinematicGraph:
             visit(c)
 
     visit(0)
-    index = {j: i for i, j in enumerate(order)}
 
     def ancestors(b: int) -> list[int]:
         path = [b]
@@ -175,6 +183,7 @@ def kinematic_graph(model) -> KinematicGraph:
     )
     return KinematicGraph(
         joints=tuple(_name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in order),
+        body=np.asarray([body_of[j] for j in order]),
         qpos=np.asarray([model.jnt_qposadr[j] for j in order]),
         qvel=np.asarray([model.jnt_dofadr[j] for j in order]),
         actuator=np.asarray([actuator_of[j] for j in order]),
@@ -330,9 +339,7 @@ class MaMuJoCo(World):
 
     def step(self, state, actions: jax.Array):
         bs, t = state
-        a = jnp.clip(
-            jnp.asarray(actions, jnp.float32), self.spec.action_low, self.spec.action_high
-        )
+        a = jnp.clip(jnp.asarray(actions, jnp.float32), self.spec.action_low, self.spec.action_high)
         bs = self.brax.step(bs, self.joint_action(a))
         t = t + 1
         terminated = bs.done > 0.5

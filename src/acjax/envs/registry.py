@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 from acjax.envs.core import MultiAgentEnv

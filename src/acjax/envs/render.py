@@ -1,8 +1,12 @@
-"""Pictures of the warehouse port (numpy + PIL, no display needed).
+"""Pictures of the worlds: the warehouse port and multi-agent MuJoCo (no display needed).
 
 `render_rgb(env, state)` draws one warehouse in the original rware viewer's colours: goals dark
 grey, shelves slate blue, requested shelves teal, agents dark orange (red when carrying) with a
 black line towards their direction. `write_gif(env, states_or_frames, path)` writes an episode.
+
+`mujoco_frames(world, qpos)` renders a multi-agent MuJoCo episode with MuJoCo's own renderer
+(offscreen through EGL where no display is set: MUJOCO_GL=egl), a camera tracking the torso,
+every agent's limbs in its own colour. `write_gif(None, frames, path)` writes them.
 """
 
 from __future__ import annotations
@@ -65,6 +69,70 @@ def render_rgb(env: Any, state: Any, cell: int = 24) -> np.ndarray:
             width=max(1, cell // 12),
         )
     return np.asarray(image, dtype=np.uint8)
+
+
+# one colour per agent (tab10), the root and unowned bodies keep the model's colours
+AGENT_COLOURS = [
+    (0.12, 0.47, 0.71), (1.0, 0.5, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16),
+    (0.58, 0.4, 0.74), (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.5, 0.5, 0.5),
+    (0.74, 0.74, 0.13), (0.09, 0.75, 0.81),
+]  # fmt: skip
+
+
+def agent_of_body(world: Any) -> np.ndarray:
+    """[nbody] the agent whose joints move each body (through its nearest ancestor with an
+    actuated joint); -1 for the world, the torso and anything not below an agent's joint."""
+    model = world.brax.sys.mj_model
+    owner = np.full(model.nbody, -1)
+    for i, joints in enumerate(world.agents):
+        owner[world.graph.body[joints]] = i
+    for b in range(1, model.nbody):  # parents come before their children in MuJoCo's order
+        if owner[b] < 0:
+            owner[b] = owner[model.body_parentid[b]]
+    return owner
+
+
+def mujoco_frames(
+    world: Any,
+    qpos: np.ndarray,
+    width: int = 480,
+    height: int = 320,
+    colour_agents: bool = True,
+    distance: float | None = None,
+) -> list[np.ndarray]:
+    """Frames [H, W, 3] uint8 of a multi-agent MuJoCo world (`acjax.envs.mamujoco.MaMuJoCo`) at
+    each row of qpos [T, nq] (the brax pipeline states' `q`), seen from the side by a camera
+    that follows the torso."""
+    import copy
+
+    import mujoco
+
+    model = copy.deepcopy(world.brax.sys.mj_model)
+    if colour_agents:
+        owner = agent_of_body(world)
+        for g in range(model.ngeom):
+            a = owner[model.geom_bodyid[g]]
+            if a >= 0:
+                model.geom_rgba[g, :3] = AGENT_COLOURS[a % len(AGENT_COLOURS)]
+    data = mujoco.MjData(model)
+    if distance is None:  # 2.5x the robot's radius around the torso (planes left out)
+        mujoco.mj_forward(model, data)
+        solid = model.geom_type != mujoco.mjtGeom.mjGEOM_PLANE
+        reach = np.linalg.norm(data.geom_xpos[solid] - data.xpos[1], axis=1)
+        distance = 2.5 * float(np.max(reach + model.geom_rbound[solid]))
+    camera = mujoco.MjvCamera()
+    camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+    camera.trackbodyid = 1
+    camera.distance = distance
+    camera.azimuth, camera.elevation = 90.0, -15.0
+    frames = []
+    with mujoco.Renderer(model, height, width) as renderer:
+        for q in np.asarray(qpos):
+            data.qpos[:] = q
+            mujoco.mj_forward(model, data)
+            renderer.update_scene(data, camera=camera)
+            frames.append(renderer.render().copy())
+    return frames
 
 
 def _frames(env: Any, states_or_frames: Any, cell: int) -> list[np.ndarray]:

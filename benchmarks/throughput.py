@@ -1100,6 +1100,15 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
                     epochs=1, hidden=(16,),
                 )
             ]  # fmt: skip
+        if jax.default_backend() == "gpu":  # env-only per backend first, then training
+            hc, ant = "mamujoco-halfcheetah-2x3", "mamujoco-ant-4x2"
+            return [
+                lambda r, b: section_mamujoco(r, b, [hc], backends, 4096, 3, algos=()),
+                lambda r, b: section_mamujoco(
+                    r, b, [hc, ant], (DEFAULT_BACKEND,), 4096, 3, algos=("mappo", "acpo"),
+                    rollout=100, minibatches=5,
+                ),
+            ]  # fmt: skip
         return [
             lambda r, b: section_mamujoco(
                 r, b, ["mamujoco-halfcheetah-2x3"], backends, 64, 3, algos=("mappo", "acpo")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Multi-agent MuJoCo on one GPU, one prepared run (about 8 minutes):
 #   1. MAPPO and ACPO on mamujoco-halfcheetah-2x3 and mamujoco-ant-4x2, 10M env steps x 4
-#      vmapped seeds each (the experiments/mamujoco configs with 200 envs per seed, rollouts of
-#      100 and 5 minibatches, i.e. HARL's 4,000 env steps per minibatch), all four at once
+#      vmapped seeds each (the experiments/mamujoco configs with 800 envs per seed, rollouts of
+#      50 and 10 minibatches, i.e. HARL's 4,000 env steps per minibatch), all four at once
 #      beside brax's own single-agent PPO on halfcheetah (the anchor, 3 seeds, 10M steps);
 #      each run is stopped by SIGTERM at LEARN seconds and still writes its metrics;
 #   2. raw stepping per brax backend and MAPPO/ACPO training steps/s (throughput.py --mode
@@ -31,11 +31,12 @@ fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
   --format=csv,noheader | tee "$OUT/nvidia-smi.txt"
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15   # five programs share the GPU
+export MUJOCO_GL=disable                     # nothing is rendered here
 for task in halfcheetah-2x3 ant-4x2; do
   for algo in mappo acpo; do
-    timeout -s TERM -k 20 "$LEARN" "$PY" -m acjax.cli train \
-      --config "experiments/mamujoco/$task-$algo.yaml" num_seeds=4 num_envs=200 \
-      ppo.rollout_len=100 ppo.num_minibatches=5 updates_per_call=10 checkpoint_interval_s=1e9 \
+    timeout -s TERM -k 40 "$LEARN" "$PY" -m acjax.cli train \
+      --config "experiments/mamujoco/$task-$algo.yaml" num_seeds=4 num_envs=800 \
+      ppo.rollout_len=50 ppo.num_minibatches=10 updates_per_call=5 checkpoint_interval_s=1e9 \
       progress=false run_dir="$OUT/$task-$algo" ${EXTRA:-} > "$OUT/$task-$algo.log" 2>&1 &
   done
 done
@@ -51,5 +52,6 @@ if [ "$LEFT" -gt 60 ]; then
     --budget $(( LEFT - 30 )) ${BENCH_FLAGS:-} > "$OUT/bench.log" 2>&1
   grep "\[bench\]" "$OUT/bench.log" | tail -n 12
 fi
+rm -rf "$OUT"/*/checkpoints "$OUT"/*/metrics.csv
 echo "[gpu_mamujoco] done after $(( $(date +%s) - T0 )) s"
 ls -l "$OUT"

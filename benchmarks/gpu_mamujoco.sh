@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Multi-agent MuJoCo on one GPU, one prepared run (about 8 minutes):
 #   1. MAPPO and ACPO on mamujoco-halfcheetah-2x3 and mamujoco-ant-4x2, 10M env steps x 4
-#      vmapped seeds each (the experiments/mamujoco configs with 800 envs per seed, rollouts of
-#      50 and 10 minibatches, i.e. HARL's 4,000 env steps per minibatch), all four at once
-#      beside brax's own single-agent PPO on halfcheetah (the anchor, 3 seeds, 10M steps);
+#      vmapped seeds each (the experiments/mamujoco configs with 1600 envs per seed, rollouts of
+#      25 and 10 minibatches, i.e. HARL's 4,000 env steps per minibatch), all four at once
+#      beside brax's own single-agent PPO on halfcheetah (the anchor, 2 seeds, 10M steps), all on brax's BACKEND (positional);
 #      each run is stopped by SIGTERM at LEARN seconds and still writes its metrics;
 #   2. raw stepping per brax backend and MAPPO/ACPO training steps/s (throughput.py --mode
 #      mamujoco) in what is left of DEADLINE.
@@ -35,13 +35,13 @@ export MUJOCO_GL=disable                     # nothing is rendered here
 for task in halfcheetah-2x3 ant-4x2; do
   for algo in mappo acpo; do
     timeout -s TERM -k 40 "$LEARN" "$PY" -m acjax.cli train \
-      --config "experiments/mamujoco/$task-$algo.yaml" num_seeds=4 num_envs=800 \
-      ppo.rollout_len=50 ppo.num_minibatches=10 updates_per_call=5 checkpoint_interval_s=1e9 \
-      progress=false run_dir="$OUT/$task-$algo" ${EXTRA:-} > "$OUT/$task-$algo.log" 2>&1 &
+      --config "experiments/mamujoco/$task-$algo.yaml" num_seeds=4 num_envs=1600 \
+      ppo.rollout_len=25 ppo.num_minibatches=10 updates_per_call=5 checkpoint_interval_s=1e9 \
+      progress=false mamujoco.backend="${BACKEND:-positional}" run_dir="$OUT/$task-$algo" ${EXTRA:-} > "$OUT/$task-$algo.log" 2>&1 &
   done
 done
-timeout -s TERM -k 20 "$LEARN" "$PY" benchmarks/brax_ppo.py --env halfcheetah --seeds 3 \
-  ${BRAX_PPO:---timesteps 10000000 --num-envs 2048} --out "$OUT/brax_ppo.json" \
+timeout -s TERM -k 20 "$LEARN" "$PY" benchmarks/brax_ppo.py --env halfcheetah --seeds 2 \
+  --backend "${BACKEND:-positional}" ${BRAX_PPO:---timesteps 10000000 --num-envs 2048} --out "$OUT/brax_ppo.json" \
   > "$OUT/brax_ppo.log" 2>&1 &
 wait
 for f in "$OUT"/*.log; do echo "== $f"; tail -n 3 "$f"; done

@@ -74,7 +74,7 @@ class MaMuJoCoConfig:
     """Options of the multi-agent MuJoCo worlds (`mamujoco-<robot>-<partition>`)."""
 
     obsk: int = 1  # observation depth k in the joint graph
-    backend: str = "generalized"  # brax pipeline: generalized | positional | spring | mjx
+    backend: str = "positional"  # brax pipeline: positional | generalized | spring | mjx
     max_steps: int = 1000  # episode time limit (truncation)
 
 

@@ -52,7 +52,7 @@ if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
 OPTIONS = ("obsk", "backend", "max_steps")  # the config's `mamujoco` section
-DEFAULT_BACKEND = "generalized"
+DEFAULT_BACKEND = "positional"
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,27 @@ def test_truncation_at_the_limit_keeps_the_final_observation():
     assert np.isfinite(float(last.reward))
 
 
+def test_staggered_first_episodes_end_at_spread_out_times():
+    from acjax.envs.wrappers import EpisodeStats
+
+    env = EpisodeStats(AutoReset(world("halfcheetah-2x3", max_steps=6)))
+    keys = jax.random.split(jax.random.PRNGKey(3), 16)
+    state, _ = jax.vmap(env.reset)(keys)
+    state = jax.vmap(env.stagger)(state, keys)
+    start = np.asarray(state.inner.env_state[1])
+    assert start.min() >= 0 and start.max() < 6 and len(set(start.tolist())) > 2
+    step = jax.jit(jax.vmap(env.step))
+    ends = np.zeros((16, 8), bool)
+    for t in range(8):
+        state, ts = step(state, jnp.zeros((16, 2, 3)))
+        ends[:, t] = np.asarray(ts.truncated)
+    first_end = ends.argmax(axis=1)
+    assert np.array_equal(first_end, 6 - start - 1)  # truncated after 6 - start steps
+    unstaggered = world("halfcheetah-2x3", stagger=False)
+    s0, _ = unstaggered.reset(keys[0])
+    assert int(unstaggered.stagger(s0, keys[0])[1]) == 0
+
+
 def test_a_fallen_hopper_terminates_not_truncates():
     w = world("hopper-3x1")
     state, _ = w.reset(jax.random.PRNGKey(0))

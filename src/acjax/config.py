@@ -76,6 +76,7 @@ class MaMuJoCoConfig:
     obsk: int = 1  # observation depth k in the joint graph
     backend: str = "positional"  # brax pipeline: positional | generalized | spring | mjx
     max_steps: int = 1000  # episode time limit (truncation)
+    stagger: bool = True  # first episodes start at a random step of the limit (desynchronized)
 
 
 @dataclass(frozen=True)

@@ -209,6 +209,8 @@ class Trainer:
         k_env = jax.random.fold_in(key, 1)
         e = self.cfg.num_envs
         env_state, ts = jax.vmap(self.env.reset)(jax.random.split(k_env, e))
+        k_stagger = jax.random.fold_in(key, 2)  # first episodes end at different times
+        env_state = jax.vmap(self.env.stagger)(env_state, jax.random.split(k_stagger, e))
         return Runner(
             env_state, ts, self.actor.initial_hidden((e,)), self.critic.initial_hidden((e,))
         )

@@ -21,7 +21,9 @@ hand-written index lists:
   (Hopper's and Walker2d's velocity clipping included).
 - **Episode**: the team reward is the single-agent reward; termination is the task's own
   (Ant, Hopper, Walker2d, Humanoid: unhealthy; HalfCheetah never terminates); the time limit
-  (`max_steps`, 1000) is truncation.
+  (`max_steps`, 1000) is truncation. With `stagger` (default) the trainer starts each
+  environment's first episode at a random step of the limit (`MaMuJoCo.stagger`), so that the
+  environments of a batch do not all end their episodes in the same update.
 
 Where Gymnasium-Robotics differs: its Ant and Humanoid add body features (cfrc_ext; cinert,
 cvel, qfrc_actuator) at depth 0, which brax's observations do not have; and its hand-written
@@ -51,7 +53,7 @@ if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
     os.environ.setdefault("MUJOCO_GL", "egl")
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
-OPTIONS = ("obsk", "backend", "max_steps")  # the config's `mamujoco` section
+OPTIONS = ("obsk", "backend", "max_steps", "stagger")  # the config's `mamujoco` section
 DEFAULT_BACKEND = "positional"
 
 
@@ -267,6 +269,7 @@ class MaMuJoCo(World):
         obsk: int = 1,
         backend: str = DEFAULT_BACKEND,
         max_steps: int = 1000,
+        stagger: bool = True,
     ):
         if robot not in ROBOTS:
             raise ValueError(f"unknown robot {robot!r}; expected one of {sorted(ROBOTS)}")
@@ -277,6 +280,7 @@ class MaMuJoCo(World):
         if max_steps < 1:
             raise ValueError(f"max_steps must be positive, got {max_steps}")
         self.robot, self.partition, self.obsk, self.backend = robot, partition, obsk, backend
+        self.staggered = stagger
         self.brax = _brax_env(robot, backend)
         model = self.brax.sys.mj_model
         self.graph = graph = kinematic_graph(model)
@@ -336,6 +340,14 @@ class MaMuJoCo(World):
     def reset(self, key: jax.Array):
         bs = self.brax.reset(key)
         return (bs, jnp.zeros((), jnp.int32)), self._timestep(bs)
+
+    def stagger(self, state, key: jax.Array):
+        """Start the running episode at a random step in [0, max_steps) of the time limit (the
+        trainer does it once, to the first episodes: a batch of environments then truncates at
+        spread-out times, not all in one update); the physics state is unchanged."""
+        if not self.staggered:
+            return state
+        return state[0], jax.random.randint(key, (), 0, self.spec.max_steps)
 
     def step(self, state, actions: jax.Array):
         bs, t = state

@@ -8,6 +8,12 @@ draws a new reset state; the trainer calls it once per rollout, so the generator
 environment per rollout instead of once per step. An environment that ends two episodes inside
 one rollout starts both from the same initial state (its dynamics still differ with the
 actions); with rollouts much shorter than episodes this is rare.
+
+Staggered starts. A batch of environments reset together also truncates together: every
+environment ends its episode in the same update, and the updates between see no finished
+episode (or only early terminations). A world may offer `stagger(state, key)`, which starts the
+running episode partway through the time limit; the trainer applies it once, to the first
+episodes (`AutoReset.stagger`, `EpisodeStats.stagger` pass it through).
 """
 
 from __future__ import annotations
@@ -53,6 +59,11 @@ class AutoReset(World):
         reset_state, reset_ts = self.env.reset(key)
         return state._replace(reset_state=reset_state, reset_timestep=reset_ts)
 
+    def stagger(self, state: AutoResetState, key: jax.Array) -> AutoResetState:
+        """The world's `stagger` on the running episode (unchanged where the world has none)."""
+        inner = getattr(self.env, "stagger", None)
+        return state if inner is None else state._replace(env_state=inner(state.env_state, key))
+
     def step(self, state: AutoResetState, actions: jax.Array) -> tuple[AutoResetState, TimeStep]:
         env_state, ts = self.env.step(state.env_state, actions)
         done = ts.done
@@ -90,6 +101,9 @@ class EpisodeStats(World):
 
     def refresh(self, state: EpisodeStatsState, key: jax.Array) -> EpisodeStatsState:
         return state._replace(inner=self.env.refresh(state.inner, key))
+
+    def stagger(self, state: EpisodeStatsState, key: jax.Array) -> EpisodeStatsState:
+        return state._replace(inner=self.env.stagger(state.inner, key))
 
     def step(self, state: EpisodeStatsState, actions: jax.Array):
         inner, ts = self.env.step(state.inner, actions)

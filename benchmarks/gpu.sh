@@ -15,21 +15,7 @@ OUT="${1:?usage: benchmarks/gpu.sh OUTDIR}"
 mkdir -p "$OUT"
 T0=$(date +%s)
 DEADLINE="${BENCH_DEADLINE_S:-480}"
-PY="${PYTHON:-python3}"
-[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && ! command -v nvidia-smi >/dev/null && PY=.venv/bin/python
-
-if ! "$PY" -c "import acjax, jumanji, distrax" 2>/dev/null; then
-  if [ -d .whl ]; then
-    echo "[gpu.sh] installing carried wheels into /tmp/site"
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site .whl/*.whl
-    export PYTHONPATH="/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-  else
-    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-  fi
-fi
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
-  --format=csv,noheader | tee "$OUT/nvidia-smi.txt"
+source benchmarks/gpu_setup.sh
 
 ELAPSED=$(( $(date +%s) - T0 ))
 HARD=$(( DEADLINE - ELAPSED - 10 ))      # kill point, 10 s before the deadline

@@ -8,6 +8,9 @@
 #   2. raw stepping per brax backend and MAPPO/ACPO training steps/s (throughput.py --mode
 #      mamujoco) in what is left of DEADLINE.
 #   benchmarks/gpu_mamujoco.sh OUTDIR [LEARN=330] [DEADLINE=520]
+# The recorded run (benchmarks/results/mamujoco/gpu/) was, on the lent H200, with the files packed
+# because at most 8 come back: bash benchmarks/gpu_mamujoco.sh $OUT/mj 240 300 > $OUT/run.log
+# 2>&1; tar czf $OUT/mj.tgz -C $OUT mj
 # EXTRA="key=value ..." appends overrides to the learning runs; BRAX_PPO="flags" replaces the
 # anchor's (both used to test this script on a CPU).
 set -uo pipefail
@@ -17,19 +20,7 @@ LEARN="${2:-330}"
 DEADLINE="${3:-520}"
 T0=$(date +%s)
 mkdir -p "$OUT"
-PY="${PYTHON:-python3}"
-[ -x .venv/bin/python ] && [ -z "${PYTHON:-}" ] && ! command -v nvidia-smi >/dev/null && PY=.venv/bin/python
-if ! "$PY" -c "import acjax, brax, distrax" 2>/dev/null; then
-  if [ -d .whl ]; then
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site .whl/*.whl
-    export PYTHONPATH="/tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-  else
-    export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-  fi
-fi
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version \
-  --format=csv,noheader | tee "$OUT/nvidia-smi.txt"
+source benchmarks/gpu_setup.sh
 export XLA_PYTHON_CLIENT_MEM_FRACTION=0.15   # five programs share the GPU
 export MUJOCO_GL=disable                     # nothing is rendered here
 for task in halfcheetah-2x3 ant-4x2; do

@@ -693,7 +693,7 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
     if "mamujoco" in by:
         rows = [
             [
-                r["env"],
+                r["env"].replace("|", "\\|"),  # humanoid-9|8 inside a table cell
                 r["backend"],
                 r["algo"],
                 r["num_envs"],

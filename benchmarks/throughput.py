@@ -21,7 +21,8 @@ Sections (records carry `section`):
   large    (gpu) ACPO and MAPPO at large batches on both warehouses
   policies GRU vs MLP MAPPO/ACPO on the warehouse; Gaussian vs categorical heads (matrix games)
   mamujoco multi-agent MuJoCo: raw stepping and MAPPO/ACPO training per brax backend
-           (halfcheetah-2x3), then every scenario on the default backend
+           (halfcheetah-2x3), then every scenario on the default backend (`--mode mamujoco`;
+           `full` measures halfcheetah-2x3 on the default backend)
 
 Results: DIR/<machine>-<date>[-<mode>].json (a list of records), a markdown table beside it,
 DIR/latest.json (a copy) and DIR/runtime_vs_agents.png. The JSON is rewritten after every
@@ -1089,6 +1090,8 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
                 r, b, "large", ["acpo", "mappo"], J4, [mid, small], [1], 3, **kw
             ),
         ]
+    from acjax.envs.mamujoco import DEFAULT_BACKEND as MAMUJOCO_BACKEND
+
     if mode == "mamujoco":
         from acjax.envs.mamujoco import BACKENDS, DEFAULT_BACKEND, SCENARIOS
 
@@ -1167,6 +1170,9 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
             lambda r, b: section_seeds(r, b, "mappo", J4, 16, [1, 2, 4, 8, 16, 32], 3),
             lambda r, b: section_floor(r, b, ["mappo", "acpo"], J4, [64], 3),
             lambda r, b: section_policies(r, b, J4, 64, 3),
+            lambda r, b: section_mamujoco(
+                r, b, ["mamujoco-halfcheetah-2x3"], (MAMUJOCO_BACKEND,), 64, 3
+            ),
         ]
     raise ValueError(f"unknown mode {mode!r}")
 

@@ -239,3 +239,11 @@ def test_short_runs_on_halfcheetah_2x3(algo, tmp_path, monkeypatch):
             assert gif.n_frames == 4 and gif.size == (320, 240)
             frame = np.asarray(gif.convert("RGB"))
         assert frame.std() > 10 and np.isfinite(total)  # a picture, not a blank image
+
+
+def test_render_of_a_folder_that_is_no_run_is_a_one_line_error(tmp_path, capsys):
+    from acjax.cli import main
+
+    assert main(["render", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "has no config.yaml" in err

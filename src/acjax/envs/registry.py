@@ -6,6 +6,8 @@
 - `matrix-table1`, `matrix-climbing`, `matrix-penalty`: discrete matrix games (envs/matrix.py)
 - `matrix-continuous`: the continuous two-agent climbing-like game, actions in [-1, 1]
   (envs/matrix.py, ContinuousMatrixGame)
+- `external-rware-<size>-<N>ag[-easy|-hard]`: the original `rware` package stepped on the host
+  through the callback adapter (envs/external.py)
 - `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance
   `mamujoco-halfcheetah-2x3` or `mamujoco-humanoid-9|8` (envs/mamujoco.py); the config's
   `mamujoco` section sets obsk, the brax backend and the time limit
@@ -42,6 +44,16 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
         from acjax.envs import warehouse_rware
 
         return warehouse_rware.make(size, int(n), difficulty)
+    if name.startswith("external-rware-"):
+        m = _WAREHOUSE.match(name[len("external-") :])
+        if m is None or m.group(1):
+            raise ValueError(
+                f"unknown env {name!r}: expected external-rware-<size>-<N>ag[-easy|-hard]"
+            )
+        _, size, n, diff = m.groups()
+        from acjax.envs.external import make_rware
+
+        return make_rware(size, int(n), diff[1:] if diff else "normal")
     if name.startswith("mamujoco-"):
         from acjax.envs import mamujoco
 

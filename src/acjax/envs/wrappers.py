@@ -48,14 +48,20 @@ class AutoReset(World):
     def __init__(self, env: MultiAgentEnv):
         self.env = env
         self.spec: EnvSpec = env.spec
+        # a world that resets itself (acjax.envs.external) passes through unchanged
+        self.passthrough = bool(getattr(env, "self_resetting", False))
 
     def reset(self, key: jax.Array) -> tuple[AutoResetState, TimeStep]:
         k0, k1 = jax.random.split(key)
         env_state, ts = self.env.reset(k0)
+        if self.passthrough:
+            return AutoResetState(env_state, None, None), ts
         reset_state, reset_ts = self.env.reset(k1)
         return AutoResetState(env_state, reset_state, reset_ts), ts
 
     def refresh(self, state: AutoResetState, key: jax.Array) -> AutoResetState:
+        if self.passthrough:
+            return state
         reset_state, reset_ts = self.env.reset(key)
         return state._replace(reset_state=reset_state, reset_timestep=reset_ts)
 
@@ -66,6 +72,8 @@ class AutoReset(World):
 
     def step(self, state: AutoResetState, actions: jax.Array) -> tuple[AutoResetState, TimeStep]:
         env_state, ts = self.env.step(state.env_state, actions)
+        if self.passthrough:
+            return state._replace(env_state=env_state), ts
         done = ts.done
         nxt = state.reset_timestep
         ts = ts._replace(

@@ -8,10 +8,12 @@ vmapped batch of environments (and a vmapped seed axis above it) makes ONE host 
 step with the whole batch, not one per element. Each step's callback consumes the previous
 step's tick, so the calls are ordered by data dependence and none can be merged or dropped.
 
-The host auto-resets: when an instance's episode ends (its own termination or truncation, or
-the world's time limit, always reported as truncation, also where the instance calls it `done`) the host keeps the true final observation and
-state in `final_obs` / `final_global_state` and resets the instance in the same call. The world
-says so with `self_resetting = True`, and `AutoReset` then passes its steps through.
+The host auto-resets: when an instance's episode ends, it keeps the true final observation
+and state in `final_obs` / `final_global_state` and resets the instance in the same call. An
+episode ends by the instance's own termination or truncation, or by the world's time limit,
+which is always reported as truncation (also where the instance calls it `done`, as rware
+2.0.0 does). The world says `self_resetting = True`, and `AutoReset` then passes its steps
+through.
 
 An instance implements `Instance`: `reset(seed) -> (obs [N, O], state [S], mask [N, A])` and
 `step(actions) -> (obs, state, mask, reward, terminated, truncated)` with numpy values; the

@@ -83,3 +83,11 @@ def test_training_through_the_adapter_steps_each_instance_once_per_step(tmp_path
     assert pool.host_calls["step"] == steps  # one call per step for 2 seeds x 8 envs
     assert pool.instance_steps == [steps] * (2 * cfg.num_envs)
     assert np.isfinite(np.asarray(metrics["actor_loss"])).all()
+
+
+def test_handles_of_a_resumed_run_get_fresh_instances():
+    w = make_rware("tiny", 2, "normal", max_steps=500)
+    pool = w.pool
+    ids, obs, _, _, *_ = pool.step(np.asarray([2, 0]), np.asarray([0, 0]), np.zeros((2, 2), int))
+    assert ids.tolist() == [2, 0] and len(pool.instances) == 3 and obs.shape == (2, 2, 71)
+    assert pool.instance_steps == [1, 0, 1]

@@ -20,7 +20,9 @@ An instance implements `Instance`: `reset(seed) -> (obs [N, O], state [S], mask 
 backends adapt real environments to it (`RwareInstance`: the original `rware` package).
 
 Instances live in this process: a resumed run starts new episodes (their state is not in the
-checkpoint). With several devices, each device's shard calls the host once per step.
+checkpoint; `HostPool._ensure` makes the instances its restored handles name, so the first step
+after a resume continues from a fresh episode, not from the checkpointed observation). With
+several devices, each device's shard calls the host once per step.
 """
 
 from __future__ import annotations
@@ -60,19 +62,28 @@ class HostPool:
         self.seeds[i] += 1_000_003  # the next episode of an instance gets a new seed
         return self.instances[i].reset(self.seeds[i])
 
+    def _new(self, seed: int) -> int:
+        i = len(self.instances)
+        self.instances.append(self.factory())
+        self.instance_steps.append(0)
+        self.episode_steps.append(0)
+        self.seeds.append(int(seed) - 1_000_003)
+        return i
+
     def reset(self, seeds: np.ndarray):
         """New instances for a batch of seeds (any leading shape): ids, obs, state, mask."""
         self.host_calls["reset"] += 1
         seeds = np.asarray(seeds)
         out = []
         for seed in seeds.reshape(-1).tolist():
-            i = len(self.instances)
-            self.instances.append(self.factory())
-            self.instance_steps.append(0)
-            self.episode_steps.append(0)
-            self.seeds.append(int(seed) - 1_000_003)
+            i = self._new(seed)
             out.append((i, *self._reset_one(i)))
         return self._stack(out, seeds.shape, (np.int32, np.float32, np.float32, bool))
+
+    def _ensure(self, i: int) -> None:
+        """Instances a resumed run refers to but this process has not made yet: new episodes."""
+        while len(self.instances) <= i:
+            self._reset_one(self._new(len(self.instances)))
 
     def step(self, ids: np.ndarray, ticks: np.ndarray, actions: np.ndarray):
         """Step every instance of the batch once (auto-resetting ended episodes)."""
@@ -83,6 +94,7 @@ class HostPool:
         actions = np.broadcast_to(actions, batch + per_env).reshape(-1, *per_env)
         out = []
         for i, a in zip(np.broadcast_to(ids, batch).reshape(-1).tolist(), actions, strict=True):
+            self._ensure(i)
             obs, state, mask, reward, terminated, truncated = self.instances[i].step(a)
             self.instance_steps[i] += 1
             self.episode_steps[i] += 1

@@ -91,3 +91,54 @@ def test_handles_of_a_resumed_run_get_fresh_instances():
     ids, obs, _, _, *_ = pool.step(np.asarray([2, 0]), np.asarray([0, 0]), np.zeros((2, 2), int))
     assert ids.tolist() == [2, 0] and len(pool.instances) == 3 and obs.shape == (2, 2, 71)
     assert pool.instance_steps == [1, 0, 1]
+
+
+@pytest.mark.parametrize("continuous", [False, True], ids=["discrete", "continuous"])
+def test_pettingzoo_simple_spread_through_the_adapter(continuous):
+    pytest.importorskip("mpe2")
+    from acjax.envs.external import PettingZooInstance, make_pettingzoo
+
+    kwargs = {"continuous_actions": continuous}
+    w = make_pettingzoo("mpe2.simple_spread_v3", kwargs)
+    s = w.spec
+    assert (s.num_agents, s.obs_dim, s.state_dim, s.num_actions, s.max_steps) == (3, 18, 54, 5, 25)
+    assert s.continuous == continuous and (
+        not continuous or (s.action_low, s.action_high) == (0, 1)
+    )
+    env = AutoReset(w)
+    state, ts = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(5), 2))
+    seeds = list(w.pool.seeds)
+
+    def body(st, k):
+        if continuous:
+            a = jax.random.uniform(k, (2, 3, 5))
+        else:
+            a = jax.random.randint(k, (2, 3), 0, 5)
+        st, out = jax.vmap(env.step)(st, a)
+        return st, (a, out)
+
+    steps = 27
+    _, (actions, out) = jax.jit(lambda st, k: jax.lax.scan(body, st, jax.random.split(k, steps)))(
+        state, jax.random.PRNGKey(6)
+    )
+    assert w.pool.host_calls == {"reset": 1, "step": steps}
+    assert w.pool.instance_steps == [steps, steps]
+    assert np.asarray(out.truncated)[:, 0].nonzero()[0].tolist() == [24]  # the 25-step limit
+    direct = PettingZooInstance("mpe2.simple_spread_v3", kwargs)  # the same seeds and actions
+    obs, _, _ = direct.reset(seeds[1])
+    assert np.allclose(obs, ts.obs[1])
+    for t in range(steps):
+        obs, st, _, reward, _, truncated = direct.step(np.asarray(actions[t, 1]))
+        assert np.allclose(obs, out.final_obs[t, 1], atol=1e-6)
+        assert np.allclose(st, out.final_global_state[t, 1], atol=1e-6)
+        assert reward == pytest.approx(float(out.reward[t, 1]), rel=1e-5, abs=1e-6)
+        if truncated:
+            obs, _, _ = direct.reset(seeds[1] + 1_000_003)
+        assert np.allclose(obs, out.obs[t, 1], atol=1e-6)
+
+
+def test_unknown_pettingzoo_module_is_a_config_error():
+    from acjax.config import ConfigError
+
+    with pytest.raises(ConfigError, match="cannot import 'no_such_module'"):
+        tiny_config("env=pettingzoo:no_such_module")

@@ -8,6 +8,8 @@
   (envs/matrix.py, ContinuousMatrixGame)
 - `external-rware-<size>-<N>ag[-easy|-hard]`: the original `rware` package stepped on the host
   through the callback adapter (envs/external.py)
+- `pettingzoo:<module>`: a PettingZoo parallel environment whose agents share their spaces,
+  through the adapter (for instance `pettingzoo:mpe2.simple_spread_v3`)
 - `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance
   `mamujoco-halfcheetah-2x3` or `mamujoco-humanoid-9|8` (envs/mamujoco.py); the config's
   `mamujoco` section sets obsk, the brax backend and the time limit
@@ -54,6 +56,14 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
         from acjax.envs.external import make_rware
 
         return make_rware(size, int(n), diff[1:] if diff else "normal")
+    if name.startswith("pettingzoo:"):
+        from acjax.envs.external import make_pettingzoo
+
+        module = name[len("pettingzoo:") :]
+        try:
+            return make_pettingzoo(module)
+        except ImportError as e:
+            raise ValueError(f"{name}: cannot import {module!r} ({e})") from None
     if name.startswith("mamujoco-"):
         from acjax.envs import mamujoco
 

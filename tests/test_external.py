@@ -137,8 +137,20 @@ def test_pettingzoo_simple_spread_through_the_adapter(continuous):
         assert np.allclose(obs, out.obs[t, 1], atol=1e-6)
 
 
-def test_unknown_pettingzoo_module_is_a_config_error():
-    from acjax.config import ConfigError
+def test_pettingzoo_options_and_errors_through_the_config(tmp_path):
+    pytest.importorskip("mpe2")
+    from acjax.config import ConfigError, load_config, to_dict
 
+    cfg = tiny_config("env=pettingzoo:mpe2.simple_spread_v3", "env_kwargs.continuous_actions=true")
+    assert cfg.env_kwargs == {"continuous_actions": True}
+    assert make_trainer(cfg, devices=jax.devices()[:1]).spec.continuous
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(to_dict(cfg)))
+    assert load_config(tmp_path / "c.yaml", []).env_kwargs == {"continuous_actions": True}
     with pytest.raises(ConfigError, match="cannot import 'no_such_module'"):
         tiny_config("env=pettingzoo:no_such_module")
+    with pytest.raises(ConfigError, match="env_kwargs: .*no_such_option"):
+        tiny_config("env=pettingzoo:mpe2.simple_spread_v3", "env_kwargs.no_such_option=1")
+    with pytest.raises(ConfigError, match="config key 'env_kwargs': expected a mapping"):
+        tiny_config("env_kwargs=3")

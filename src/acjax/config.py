@@ -103,6 +103,9 @@ class Config:
     net: NetConfig = field(default_factory=NetConfig)
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
+    # keyword arguments of an external world's constructor (pettingzoo:<module>), for instance
+    # env_kwargs.continuous_actions=true; plain YAML values
+    env_kwargs: dict = field(default_factory=dict)
 
     @property
     def batch_steps(self) -> int:
@@ -161,7 +164,11 @@ def _build(cls: type, data: dict, prefix: str = "") -> Any:
         if key not in names:
             raise ConfigError(f"unknown config key '{full}'")
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
+        if tp is dict:  # free-form options (env_kwargs): a mapping of plain values
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{full}': expected a mapping, got {value!r}")
+            kwargs[key] = dict(value)
+        elif dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key '{full}': expected a mapping, got {value!r}")
             kwargs[key] = _build(tp, value, f"{full}.")

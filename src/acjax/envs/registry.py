@@ -9,7 +9,8 @@
 - `external-rware-<size>-<N>ag[-easy|-hard]`: the original `rware` package stepped on the host
   through the callback adapter (envs/external.py)
 - `pettingzoo:<module>`: a PettingZoo parallel environment whose agents share their spaces,
-  through the adapter (for instance `pettingzoo:mpe2.simple_spread_v3`)
+  through the adapter (for instance `pettingzoo:mpe2.simple_spread_v3`); the config's
+  `env_kwargs` are its constructor's keyword arguments
 - `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance
   `mamujoco-halfcheetah-2x3` or `mamujoco-humanoid-9|8` (envs/mamujoco.py); the config's
   `mamujoco` section sets obsk, the brax backend and the time limit
@@ -61,9 +62,11 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
 
         module = name[len("pettingzoo:") :]
         try:
-            return make_pettingzoo(module)
+            return make_pettingzoo(module, dict(getattr(cfg, "env_kwargs", None) or {}))
         except ImportError as e:
             raise ValueError(f"{name}: cannot import {module!r} ({e})") from None
+        except TypeError as e:  # a keyword its constructor does not take
+            raise ValueError(f"{name}: env_kwargs: {e}") from None
     if name.startswith("mamujoco-"):
         from acjax.envs import mamujoco
 

@@ -74,7 +74,8 @@ def render_run(
     cfg = load_config(run_dir / "config.yaml", [])
     if not 0 <= seed_index < cfg.num_seeds:
         raise ConfigError(f"render: seed index {seed_index} not in a run of {cfg.num_seeds} seeds")
-    trainer = make_trainer(cfg)
+    world = make(cfg.env, cfg)
+    trainer = make_trainer(cfg, env=world)
     learner, runner = trainer.init()
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
     last = ckpt.latest()
@@ -83,7 +84,6 @@ def render_run(
     learner, _ = ckpt.restore(last, (learner, runner))
     ckpt.close()
     params = jax.tree.map(lambda x: np.asarray(x)[seed_index], learner.params["actor"])
-    world = make(cfg.env, cfg)
     states, total = policy_episode(trainer, world, params, steps, jax.random.key(seed))
     frames, fps = frames_of(world, states)
     stride = max(1, int(np.ceil(fps / max_fps)))  # GIF viewers slow down faster frame rates

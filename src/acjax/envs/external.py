@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from acjax.envs.core import EnvSpec, TimeStep, World
+from acjax.envs.core import EnvSpec, World, make_timestep
 
 
 class Instance(Protocol):
@@ -151,12 +151,7 @@ class ExternalWorld(World):
         ids, obs, state, mask = jax.pure_callback(
             self.pool.reset, self._shapes(), seed, vmap_method="expand_dims"
         )
-        ts = TimeStep(
-            obs, state, mask, jnp.zeros((), jnp.float32),
-            jnp.zeros((self.spec.num_agents,), jnp.float32),
-            jnp.zeros((), bool), jnp.zeros((), bool), obs, state,
-        )  # fmt: skip
-        return ExternalState(ids, jnp.zeros((), jnp.int32)), ts
+        return ExternalState(ids, jnp.zeros((), jnp.int32)), make_timestep(obs, state, mask)
 
     def step(self, state: ExternalState, actions: jax.Array):
         ids, obs, st, mask = self._shapes()
@@ -173,11 +168,8 @@ class ExternalWorld(World):
             vmap_method="expand_dims",
         )
         new_ids, obs, st, mask, reward, terminated, truncated, final_obs, final_st = out
-        n = self.spec.num_agents
-        ts = TimeStep(
-            obs, st, mask, reward, jnp.broadcast_to(reward, (n,)), terminated, truncated,
-            final_obs, final_st,
-        )  # fmt: skip
+        ts = make_timestep(obs, st, mask, reward, None, terminated, truncated)
+        ts = ts._replace(final_obs=final_obs, final_global_state=final_st)
         return ExternalState(new_ids, state.tick + 1), ts
 
 
@@ -193,10 +185,11 @@ class RwareInstance:
 
         self.env = gym.make(task, max_steps=max_steps, disable_env_checker=True)
         self.n = self.env.unwrapped.n_agents
+        self.num_actions = int(self.env.action_space[0].n)
 
     def _out(self, obs):
         obs = np.stack([np.asarray(o, np.float32) for o in obs])
-        return obs, obs.reshape(-1), np.ones((self.n, 5), bool)
+        return obs, obs.reshape(-1), np.ones((self.n, self.num_actions), bool)
 
     def reset(self, seed: int):
         obs, _ = self.env.reset(seed=int(seed))
@@ -218,7 +211,7 @@ def make_rware(size: str, n_agents: int, difficulty: str, max_steps: int = 500) 
         num_agents=n_agents,
         obs_dim=obs_dim,
         state_dim=n_agents * obs_dim,
-        num_actions=5,
+        num_actions=probe.num_actions,
         max_steps=max_steps,
     )
     return ExternalWorld(HostPool(lambda: RwareInstance(task, max_steps), spec))

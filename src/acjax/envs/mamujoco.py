@@ -53,7 +53,6 @@ if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
     os.environ.setdefault("MUJOCO_GL", "egl")
 
 BACKENDS = ("generalized", "positional", "spring", "mjx")
-OPTIONS = ("obsk", "backend", "max_steps", "stagger")  # the config's `mamujoco` section
 DEFAULT_BACKEND = "positional"
 
 
@@ -136,10 +135,9 @@ def kinematic_graph(model) -> KinematicGraph:
     children: dict[int, list[int]] = {b: [] for b in range(model.nbody)}
     for b in range(1, model.nbody):
         children[int(parent[b])].append(b)
-    joints_on: dict[int, list[int]] = {b: [] for b in range(model.nbody)}
-    for j in range(model.njnt):
-        joints_on[int(body_of[j])].append(j)
-    actuated_on = {b: [j for j in js if j in actuator_of] for b, js in joints_on.items()}
+    actuated_on: dict[int, list[int]] = {b: [] for b in range(model.nbody)}
+    for j in sorted(actuator_of):
+        actuated_on[int(body_of[j])].append(j)
 
     def subtree_count(b: int) -> int:
         return len(actuated_on[b]) + sum(subtree_count(c) for c in children[b])
@@ -175,14 +173,12 @@ def kinematic_graph(model) -> KinematicGraph:
         for b in range(a + 1, n):
             adjacency[a, b] = adjacency[b, a] = linked(body_of[order[a]], body_of[order[b]])
     roots = [j for j in range(model.njnt) if j not in actuator_of]
-    root_qpos = np.concatenate(
-        [model.jnt_qposadr[j] + np.arange(_JOINT_QPOS[int(model.jnt_type[j])]) for j in roots]
-        or [np.zeros(0, int)]
-    )
-    root_qvel = np.concatenate(
-        [model.jnt_dofadr[j] + np.arange(_JOINT_QVEL[int(model.jnt_type[j])]) for j in roots]
-        or [np.zeros(0, int)]
-    )
+
+    def addresses(start, width):  # every qpos (qvel) address of the root joints
+        return np.asarray(
+            [start[j] + i for j in roots for i in range(width[int(model.jnt_type[j])])], int
+        )
+
     return KinematicGraph(
         joints=tuple(_name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in order),
         body=np.asarray([body_of[j] for j in order]),
@@ -190,8 +186,8 @@ def kinematic_graph(model) -> KinematicGraph:
         qvel=np.asarray([model.jnt_dofadr[j] for j in order]),
         actuator=np.asarray([actuator_of[j] for j in order]),
         adjacency=adjacency,
-        root_qpos=root_qpos.astype(int),
-        root_qvel=root_qvel.astype(int),
+        root_qpos=addresses(model.jnt_qposadr, _JOINT_QPOS),
+        root_qvel=addresses(model.jnt_dofadr, _JOINT_QVEL),
         nq=int(model.nq),
     )
 

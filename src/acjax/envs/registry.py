@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -36,10 +37,15 @@ EXAMPLES = [
 def make(name: str, cfg: Any = None) -> MultiAgentEnv:
     """Build a world by name; an unknown name is a ValueError naming it. `cfg` (a Config) gives
     the world options of its sections (`cfg.mamujoco`); None means their defaults."""
-    m = _WAREHOUSE.match(name)
-    if m:
+    external = name.startswith("external-rware-")  # the original rware through the adapter
+    m = _WAREHOUSE.match(name.removeprefix("external-"))
+    if m and not (external and m.group(1)):
         jumanji, size, n, diff = m.groups()
         difficulty = diff[1:] if diff else "normal"
+        if external:
+            from acjax.envs.external import make_rware
+
+            return make_rware(size, int(n), difficulty)
         if jumanji:
             from acjax.envs.warehouse_jumanji import JumanjiWarehouse
 
@@ -47,16 +53,6 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
         from acjax.envs import warehouse_rware
 
         return warehouse_rware.make(size, int(n), difficulty)
-    if name.startswith("external-rware-"):
-        m = _WAREHOUSE.match(name[len("external-") :])
-        if m is None or m.group(1):
-            raise ValueError(
-                f"unknown env {name!r}: expected external-rware-<size>-<N>ag[-easy|-hard]"
-            )
-        _, size, n, diff = m.groups()
-        from acjax.envs.external import make_rware
-
-        return make_rware(size, int(n), diff[1:] if diff else "normal")
     if name.startswith("pettingzoo:"):
         from acjax.envs.external import make_pettingzoo
 
@@ -76,8 +72,8 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
                 f"unknown env {name!r}: expected mamujoco-<robot>-<partition>, "
                 f"for instance mamujoco-{mamujoco.SCENARIOS[0]}"
             )
-        opts = cfg.mamujoco if cfg is not None else None
-        kwargs = {} if opts is None else {k: getattr(opts, k) for k in mamujoco.OPTIONS}
+        # the config's `mamujoco` section holds exactly the world's options
+        kwargs = {} if cfg is None else dataclasses.asdict(cfg.mamujoco)
         return mamujoco.MaMuJoCo(*parsed, **kwargs)
     if name == "matrix-continuous":
         from acjax.envs.matrix import ContinuousMatrixGame

@@ -89,8 +89,8 @@ def test_handles_of_a_resumed_run_get_fresh_instances():
     w = make_rware("tiny", 2, "normal", max_steps=500)
     pool = w.pool
     ids, obs, _, _, *_ = pool.step(np.asarray([2, 0]), np.asarray([0, 0]), np.zeros((2, 2), int))
-    assert ids.tolist() == [2, 0] and len(pool.instances) == 3 and obs.shape == (2, 2, 71)
-    assert pool.instance_steps == [1, 0, 1]
+    assert ids.tolist() == [2, 0] and len(pool.executor.instances) == 3 and obs.shape == (2, 2, 71)
+    assert pool.instance_steps == [1, 0, 1] and pool.restarts == 0
 
 
 @pytest.mark.parametrize("continuous", [False, True], ids=["discrete", "continuous"])

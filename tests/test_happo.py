@@ -107,7 +107,7 @@ def test_only_the_training_agent_changes(trainer):
         actor_in=seq(actor_in), mask=seq(mask), action=seq(action), logp=seq(logp),
         obs=zeros[..., None], global_state=zeros, first=jnp.zeros((b, 1), bool),
         adv=seq(jax.random.normal(ks[2], (b, n))), target=zeros, old_v=zeros, actor_h0=h,
-        critic_h0=h,
+        critic_h0=h, alive=jnp.ones((b, 1, n), bool),
     )  # fmt: skip
     factor = jax.random.uniform(ks[3], (b, 1), minval=0.5, maxval=2.0)
     k = 2

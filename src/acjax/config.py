@@ -80,6 +80,16 @@ class MaMuJoCoConfig:
 
 
 @dataclass(frozen=True)
+class ExternalConfig:
+    """Options of the worlds stepped on the host (`external-rware-*`, `pettingzoo:*`,
+    `smacv2-*`; `acjax.envs.external.PoolOptions`)."""
+
+    workers: int = 0  # 0: instances step in this process; W > 0: in W worker processes
+    fault_rate: float = 0.0  # injected: probability that an instance's step raises
+    worker_fault_rate: float = 0.0  # injected: probability that a worker dies at a step
+
+
+@dataclass(frozen=True)
 class Config:
     env: str = "jumanji-rware-tiny-2ag"
     algo: str = "mappo"
@@ -103,6 +113,7 @@ class Config:
     net: NetConfig = field(default_factory=NetConfig)
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
+    external: ExternalConfig = field(default_factory=ExternalConfig)
     # keyword arguments of an external world's constructor (pettingzoo:<module>), for instance
     # env_kwargs.continuous_actions=true; plain YAML values
     env_kwargs: dict = field(default_factory=dict)
@@ -313,6 +324,11 @@ def validate(cfg: Config) -> None:
         "mamujoco.backend",
         f"expected one of {', '.join(BACKENDS)}, got {m.backend!r}",
     )
+    x = cfg.external
+    _check(x.workers >= 0, "external.workers", f"must be >= 0, got {x.workers}")
+    for key in ("fault_rate", "worker_fault_rate"):
+        rate = getattr(x, key)
+        _check(0 <= rate < 1, f"external.{key}", f"must lie in [0, 1), got {rate}")
     try:
         make(cfg.env, cfg)
     except ValueError as e:

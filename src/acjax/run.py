@@ -19,7 +19,7 @@ import yaml
 
 from acjax.checkpoint import Checkpointer
 from acjax.config import Config
-from acjax.train import METRIC_NAMES, Trainer, local_value, make_trainer
+from acjax.train import Trainer, local_value, make_trainer
 
 
 class NonFiniteLoss(RuntimeError):
@@ -59,12 +59,13 @@ def _agree(*flags: bool) -> tuple[bool, ...]:
 
 
 def _final_returns(
-    rows: list[dict], seeds: list[int], last_frac: float = 0.1
+    rows: list[dict], seeds: list[int], last_frac: float = 0.1, key: str = "episode_return"
 ) -> list[float | None]:
-    """Per seed: mean episode return over the last 10% of the updates that finished episodes."""
+    """Per seed: the mean of `key` (the episode return) over the last 10% of the updates that
+    finished episodes."""
     out = []
     for s in seeds:
-        rets = [r["episode_return"] for r in rows if r["seed"] == s]
+        rets = [r[key] for r in rows if r["seed"] == s]
         vals = [x for x in rets if x is not None]
         tail = vals[-max(1, int(len(vals) * last_frac)) :]
         out.append(float(np.mean(tail)) if tail else None)
@@ -96,7 +97,7 @@ def train(cfg: Config, env=None) -> dict:
     trainer = make_trainer(cfg, env=env)
     learner, runner = trainer.init()
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
-    writer = MetricsWriter(run_dir, METRIC_NAMES, files=primary)
+    writer = MetricsWriter(run_dir, trainer.metric_names, files=primary)
     start = 0
     if cfg.resume:
         last = ckpt.latest()
@@ -140,7 +141,7 @@ def train(cfg: Config, env=None) -> dict:
                 u = update + i + 1
                 for s in range(cfg.num_seeds):
                     row = {"seed": cfg.seed + s, "update": u, "env_steps": u * steps_per_update}
-                    row.update({n: float(metrics[n][s, i]) for n in METRIC_NAMES})
+                    row.update({n: float(metrics[n][s, i]) for n in trainer.metric_names})
                     rows.append(row)
             update += k
             writer.write(rows)
@@ -164,7 +165,8 @@ def train(cfg: Config, env=None) -> dict:
     ckpt.close()
 
     rows = writer.read()
-    finals = _final_returns(rows, [cfg.seed + s for s in range(cfg.num_seeds)])
+    seeds = [cfg.seed + s for s in range(cfg.num_seeds)]
+    finals = _final_returns(rows, seeds)
     vals = [x for x in finals if x is not None]
     steps_run = (update - start) * steps_per_update * cfg.num_seeds
     summary = {
@@ -185,6 +187,10 @@ def train(cfg: Config, env=None) -> dict:
         "devices": trainer.n_devices,
         "processes": jax.process_count(),
     }
+    if "win_rate" in trainer.metric_names:
+        summary["final_win_rates"] = _final_returns(rows, seeds, key="win_rate")
+    if "restarts" in trainer.metric_names:  # instances restarted after faults, all seeds
+        summary["restarts"] = int(sum(r["restarts"] or 0 for r in rows))
     if not primary:
         return summary
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

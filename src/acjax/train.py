@@ -74,6 +74,9 @@ class Transition(NamedTuple):
     terminated: jax.Array
     truncated: jax.Array
     episode_return: jax.Array  # return of the episode that ended at this step (where done)
+    alive: jax.Array  # [E, N]: the agent was alive when it acted (death masking)
+    won: jax.Array  # [E]: the episode that ended at this step was won
+    restarts: jax.Array  # [E]: instances restarted after a fault at this step
 
 
 class Batch(NamedTuple):
@@ -92,6 +95,7 @@ class Batch(NamedTuple):
     old_v: jax.Array  # [C, L, N]: the critic's outputs when the batch was collected
     actor_h0: jax.Array  # [C, N, H]
     critic_h0: jax.Array  # [C, N, H]
+    alive: jax.Array  # [C, L, N]
 
 
 METRIC_NAMES = (
@@ -164,6 +168,7 @@ class Trainer:
                 f"do not split into {ppo.num_minibatches} minibatches"
             )
         self.steps_per_update = cfg.num_envs * ppo.rollout_len
+        self.metric_names = METRIC_NAMES + self.spec.metrics
         self.num_updates = cfg.num_updates
         self.optimizer = self.algo.optimization.make_optimizer(self)
         self._compiled: dict[int, Any] = {}
@@ -269,7 +274,7 @@ class Trainer:
             tr = Transition(
                 actor_in, mask, actions, logp, ts.obs, ts.global_state, first, h,
                 nts.final_obs, nts.final_global_state, nts.reward, nts.terminated,
-                nts.truncated, env_state.returned_return,
+                nts.truncated, env_state.returned_return, ts.alive, nts.won, nts.restarts,
             )  # fmt: skip
             return (env_state, nts, h_new), tr
 
@@ -300,10 +305,11 @@ class Trainer:
         ppo = self.cfg.ppo
         out, h = self.actor_outputs(policy, batch)
         dist = self.head.dist(out, batch.mask)
+        valid = batch.alive if self.spec.agents_die else None  # death masking
         pg, stats = L.ppo_surrogate(
-            dist.log_prob(batch.action), batch.logp, batch.adv, ppo.clip_eps, weight
+            dist.log_prob(batch.action), batch.logp, batch.adv, ppo.clip_eps, weight, valid
         )
-        stats["entropy"] = L.masked_mean(dist.entropy())
+        stats["entropy"] = L.masked_mean(dist.entropy(), valid)
 
         def policy_out(x):  # x [C, L, ..., N, D] at the batch's memories
             hb = jnp.expand_dims(h, tuple(range(2, x.ndim - 2)))  # agent i's memory, every query
@@ -378,7 +384,7 @@ class Trainer:
         return Batch(
             seq(traj.actor_in), seq(traj.mask), seq(traj.action), seq(traj.logp), seq(traj.obs),
             seq(traj.global_state), seq(traj.first), seq(adv), seq(targets), seq(old_v),
-            start(traj.actor_h), start(critic_h),
+            start(traj.actor_h), start(critic_h), seq(traj.alive),
         )  # fmt: skip
 
     def _update(self, learner: Learner, runner: Runner):
@@ -427,6 +433,12 @@ class Trainer:
         metrics["episode_return"] = jnp.where(
             episodes > 0, ret_sum / jnp.maximum(episodes, 1), jnp.nan
         )
+        if "win_rate" in self.spec.metrics:
+            won = jax.lax.psum(jnp.sum(done & traj.won), AXIS)
+            metrics["win_rate"] = jnp.where(episodes > 0, won / jnp.maximum(episodes, 1), jnp.nan)
+        if "restarts" in self.spec.metrics:
+            restarts = jax.lax.psum(jnp.sum(traj.restarts), AXIS)
+            metrics["restarts"] = restarts.astype(jnp.float32)
         learner = Learner(params, opt_state, value_norm, key, learner.update + 1)
         return learner, runner, metrics
 

@@ -107,6 +107,7 @@ def agent_batch(batch, k: jax.Array):
     return batch._replace(
         actor_in=col(batch.actor_in, 2), mask=col(batch.mask, 2), action=col(batch.action, 2),
         logp=col(batch.logp, 2), adv=col(batch.adv, 2), actor_h0=col(batch.actor_h0, 1),
+        alive=col(batch.alive, 2),
     )  # fmt: skip
 
 

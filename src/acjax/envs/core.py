@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+WORLD_METRICS = ("win_rate", "restarts")
+
 
 @dataclass(frozen=True)
 class EnvSpec:
@@ -43,6 +45,12 @@ class EnvSpec:
 
     The TimeStep's `action_mask` [N, A] means "what the agent may use": available actions
     (discrete) or the agent's true action dimensions (continuous, constant over time).
+
+    agents_die: the world reports dead agents in `TimeStep.alive`; the trainer masks them out
+    of the policy losses (death masking). metrics: what the world adds to the training metrics,
+    from `WORLD_METRICS`: "win_rate" (the share of the episodes that ended in an update whose
+    `TimeStep.won` is set) and "restarts" (environment instances restarted after a fault,
+    `TimeStep.restarts`, summed over the update).
     """
 
     name: str
@@ -56,6 +64,8 @@ class EnvSpec:
     action_high: float = 1.0
     obs_sizes: tuple[int, ...] = ()
     action_sizes: tuple[int, ...] = ()
+    agents_die: bool = False
+    metrics: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.action_type not in ("discrete", "continuous"):
@@ -67,6 +77,9 @@ class EnvSpec:
                     f"{name} {sizes} must give {self.num_agents} sizes, largest {full}"
                 )
             object.__setattr__(self, name, sizes)
+        unknown = set(self.metrics) - set(WORLD_METRICS)
+        if unknown:
+            raise ValueError(f"metrics {sorted(unknown)}: a world may add {WORLD_METRICS}")
         if self.action_type == "discrete" and len(set(self.action_sizes)) > 1:
             raise ValueError("discrete worlds give every agent the same actions (use the mask)")
 
@@ -91,6 +104,9 @@ class TimeStep(NamedTuple):
     truncated: jax.Array  # [] bool
     final_obs: jax.Array  # [N, obs_dim], the true last observation when the episode ended
     final_global_state: jax.Array  # [state_dim]
+    alive: jax.Array  # [N] bool: the agent is alive (all True where agents cannot die)
+    won: jax.Array  # [] bool: the episode that ended at this step was won
+    restarts: jax.Array  # [] int32: instances restarted after a fault at this step
 
     @property
     def done(self) -> jax.Array:
@@ -105,8 +121,12 @@ def make_timestep(
     agent_rewards: jax.Array | None = None,
     terminated: jax.Array | bool = False,
     truncated: jax.Array | bool = False,
+    alive: jax.Array | None = None,
+    won: jax.Array | bool = False,
+    restarts: jax.Array | int = 0,
 ) -> TimeStep:
-    """Build a TimeStep with the conventional dtypes; final_* default to the current obs/state."""
+    """Build a TimeStep with the conventional dtypes; final_* default to the current obs/state,
+    `alive` to every agent."""
     obs = jnp.asarray(obs, jnp.float32)
     global_state = jnp.asarray(global_state, jnp.float32)
     n = obs.shape[0]
@@ -123,6 +143,9 @@ def make_timestep(
         truncated=jnp.asarray(truncated, bool),
         final_obs=obs,
         final_global_state=global_state,
+        alive=jnp.ones((n,), bool) if alive is None else jnp.asarray(alive, bool),
+        won=jnp.asarray(won, bool),
+        restarts=jnp.asarray(restarts, jnp.int32),
     )
 
 

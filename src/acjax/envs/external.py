@@ -11,24 +11,36 @@ step's tick, so the calls are ordered by data dependence and none can be merged 
 The host auto-resets: when an instance's episode ends, it keeps the true final observation
 and state in `final_obs` / `final_global_state` and resets the instance in the same call. An
 episode ends by the instance's own termination or truncation, or by the world's time limit,
-which is always reported as truncation (also where the instance calls it `done`, as rware
-2.0.0 does). The world says `self_resetting = True`, and `AutoReset` then passes its steps
-through.
+which is reported as truncation. The world says `self_resetting = True`, and `AutoReset` then
+passes its steps through.
 
 An instance implements `Instance`: `reset(seed) -> (obs [N, O], state [S], mask [N, A])` and
-`step(actions) -> (obs, state, mask, reward, terminated, truncated)` with numpy values; the
-backends adapt real environments to it (`RwareInstance`: the original `rware` package;
-`PettingZooInstance`: a PettingZoo parallel environment).
+`step(actions) -> (obs, state, mask, reward, terminated, truncated[, info])` with numpy values;
+the backends adapt real environments to it (`RwareInstance`: the original `rware` package;
+`PettingZooInstance`: a PettingZoo parallel environment; `SmacStyleInstance`: any environment
+with SMACv2's API, SMACv2 itself included).
 
-Instances live in this process: a resumed run starts new episodes (their state is not in the
-checkpoint; `HostPool._ensure` makes the instances its restored handles name, so the first step
-after a resume continues from a fresh episode, not from the checkpointed observation). With
-several devices, each device's shard calls the host once per step.
+Host parallelism and faults (`PoolOptions`, the config's `external` section): the instances
+step in this process or in worker processes, in parallel. An instance whose step raises, or
+whose worker process dies, is replaced by a fresh one: its episode ends as truncated at its last
+known observation, the next episode starts in the same call, and `TimeStep.restarts` counts it
+(the `restarts` metric). Nothing else is lost: the other instances and everything collected go on.
+
+Instances live in the host processes of the run: a resumed run starts new episodes (their
+state is not in the checkpoint; `HostPool._ensure` makes the instances its restored handles name,
+so the first step after a resume continues from a fresh episode, not from the checkpointed
+observation). With several devices, each device's shard calls the host once per step.
 """
 
 from __future__ import annotations
 
+import inspect
+import multiprocessing
+import os
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 import jax
@@ -39,52 +51,238 @@ from acjax.envs.core import EnvSpec, World, make_timestep
 
 
 class Instance(Protocol):
+    """A Python environment instance. `step` may add a dict as a seventh value, with "alive"
+    ([N] bool: which agents live) and "won" (bool: the episode just ended in a win)."""
+
     def reset(self, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
     def step(self, actions: np.ndarray) -> tuple[Any, ...]: ...
+
+
+class InjectedFault(RuntimeError):
+    """A failure injected by `PoolOptions.fault_rate` (tests, drills)."""
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """How a `HostPool` runs its instances (the config's `external` section).
+
+    workers: 0 steps the instances in this process; W > 0 in W worker processes, instance i in
+    worker i % W, the workers stepping in parallel. fault_rate: the probability that an
+    instance's step raises `InjectedFault`; worker_fault_rate: the probability that a worker
+    process dies before it answers a step. Both inject failures for tests and drills; the pool
+    survives them as it survives real ones. fault_seed: the injection's random stream."""
+
+    workers: int = 0
+    fault_rate: float = 0.0
+    worker_fault_rate: float = 0.0
+    fault_seed: int = 0
+
+
+def _close(instance) -> None:
+    close = getattr(instance, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # noqa: BLE001  (a broken instance may fail to close)
+            pass
+
+
+def _reset(instances: dict, factory, i: int, seed: int, fresh: bool = False):
+    """Reset instance i (making it if absent, or anew with `fresh`): (obs, state, mask)."""
+    if fresh or i not in instances:
+        _close(instances.pop(i, None))
+        instances[i] = factory()
+    return instances[i].reset(seed)
+
+
+def _advance(instances: dict, factory, op):
+    """One instance's step where it lives (this process or a worker): op = (i, action,
+    at_limit, next_seed, fault). Returns ("ok", step outputs, first outputs of the next
+    episode or None) or, when the step raised or the instance is missing (its worker died),
+    ("restarted", first outputs of a fresh instance's episode)."""
+    i, action, at_limit, next_seed, fault = op
+    try:
+        if i not in instances:
+            raise LookupError(f"instance {i} is gone")
+        if fault:
+            raise InjectedFault(f"injected fault in instance {i}")
+        out = instances[i].step(action)
+    except Exception:  # noqa: BLE001  (any failure of the instance: replace it)
+        return "restarted", _reset(instances, factory, i, next_seed, fresh=True)
+    obs, state, mask, reward, terminated, truncated, *rest = out
+    info = rest[0] if rest else {}
+    terminated = bool(terminated)
+    # the world's time limit is truncation (unless the instance terminated at that step)
+    truncated = not terminated and (bool(truncated) or at_limit)
+    won = bool(info.get("won", False))
+    alive = info.get("alive")
+    step = (obs, state, mask, float(reward), terminated, truncated, alive, won)
+    first = _reset(instances, factory, i, next_seed) if terminated or truncated else None
+    return "ok", step, first
+
+
+def _worker_main(conn, factory) -> None:
+    """A worker process: holds its instances, runs the ops it is sent, answers in order."""
+    instances: dict = {}
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            break
+        kind, ops, die = msg
+        if die:
+            os._exit(3)  # an injected worker death
+        if kind == "reset":
+            conn.send([_reset(instances, factory, i, seed, fresh=True) for i, seed in ops])
+        else:
+            conn.send([_advance(instances, factory, op) for op in ops])
+    for inst in instances.values():
+        _close(inst)
+
+
+class _InProcess:
+    """Instances in this process."""
+
+    def __init__(self, factory):
+        self.factory, self.instances = factory, {}
+
+    def run(self, kind: str, ops: list, rng) -> list:
+        if kind == "reset":
+            return [_reset(self.instances, self.factory, i, seed, fresh=True) for i, seed in ops]
+        return [_advance(self.instances, self.factory, op) for op in ops]
+
+    def close(self):
+        for inst in self.instances.values():
+            _close(inst)
+
+
+class _Workers:
+    """Instances in W worker processes (spawned: JAX's threads make fork unsafe); each step
+    sends every worker its share of the batch first and then gathers, so they run in
+    parallel. A worker that dies is replaced and its share sent again: the new worker lacks
+    the instances, so each one restarts (`_advance`)."""
+
+    def __init__(self, factory, workers: int, worker_fault_rate: float):
+        self.factory, self.n, self.rate = factory, workers, worker_fault_rate
+        self.ctx = multiprocessing.get_context("spawn")
+        self.procs: list = [None] * workers
+        self.conns: list = [None] * workers
+        self.deaths = 0
+        for w in range(workers):
+            self._start(w)
+
+    def _start(self, w: int) -> None:
+        mine, theirs = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker_main, args=(theirs, self.factory), daemon=True)
+        proc.start()
+        theirs.close()
+        self.procs[w], self.conns[w] = proc, mine
+
+    def run(self, kind: str, ops: list, rng) -> list:
+        shares = [[k for k, op in enumerate(ops) if op[0] % self.n == w] for w in range(self.n)]
+        out: list = [None] * len(ops)
+        for w, share in enumerate(shares):
+            if share:
+                die = kind == "step" and self.rate > 0 and rng.random() < self.rate
+                self._send(w, (kind, [ops[k] for k in share], die))
+        for w, share in enumerate(shares):
+            if not share:
+                continue
+            try:
+                answers = self.conns[w].recv()
+            except (EOFError, OSError):  # the worker died: a new one, the same share again
+                self.deaths += 1
+                self._replace(w)
+                self.conns[w].send((kind, [ops[k] for k in share], False))
+                answers = self.conns[w].recv()
+            for k, a in zip(share, answers, strict=True):
+                out[k] = a
+        return out
+
+    def _send(self, w: int, msg) -> None:
+        try:
+            self.conns[w].send(msg)
+        except OSError:  # died since the last step; `run` notices at recv
+            pass
+
+    def _replace(self, w: int) -> None:
+        self.conns[w].close()
+        self.procs[w].join(timeout=5)
+        if self.procs[w].is_alive():
+            self.procs[w].kill()
+        self._start(w)
+
+    def close(self):
+        for conn, proc in zip(self.conns, self.procs, strict=True):
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
 
 
 class HostPool:
     """Instances on the host, addressed by integer ids, with counters of what was done.
 
     `host_calls` counts the callbacks ({"reset": r, "step": s}); `instance_steps[i]` the steps
-    of instance i (its resets not included)."""
+    of instance i (its resets not included); `restarts` the instances restarted after a
+    failure (a step that raised, a worker that died)."""
 
-    def __init__(self, factory: Callable[[], Instance], spec: EnvSpec):
-        self.factory, self.spec = factory, spec
-        self.instances: list[Instance] = []
+    def __init__(self, factory: Callable[[], Instance], spec: EnvSpec, options=PoolOptions()):
+        self.factory, self.spec, self.options = factory, spec, options
+        self.executor = (
+            _Workers(factory, options.workers, options.worker_fault_rate)
+            if options.workers
+            else _InProcess(factory)
+        )
+        weakref.finalize(self, self.executor.close)
+        self.rng = np.random.default_rng(options.fault_seed)
         self.instance_steps: list[int] = []
         self.episode_steps: list[int] = []
         self.seeds: list[int] = []
+        self.last: list = []  # each instance's latest (obs, state): a failed step's final ones
         self.host_calls = {"reset": 0, "step": 0}
+        self.restarts = 0
 
-    def _reset_one(self, i: int) -> tuple[np.ndarray, ...]:
+    def _new_ids(self, seeds: list[int]) -> list[int]:
+        ids = list(range(len(self.seeds), len(self.seeds) + len(seeds)))
+        self.instance_steps += [0] * len(seeds)
+        self.episode_steps += [0] * len(seeds)
+        self.seeds += [int(s) - 1_000_003 for s in seeds]
+        self.last += [None] * len(seeds)
+        return ids
+
+    def _next_seed(self, i: int) -> int:
+        return self.seeds[i] + 1_000_003  # the next episode of an instance gets a new seed
+
+    def _started(self, i: int, first) -> tuple:
+        """Bookkeeping of instance i's new episode from its first outputs (obs, state, mask)."""
+        self.seeds[i] = self._next_seed(i)
         self.episode_steps[i] = 0
-        self.seeds[i] += 1_000_003  # the next episode of an instance gets a new seed
-        return self.instances[i].reset(self.seeds[i])
-
-    def _new(self, seed: int) -> int:
-        i = len(self.instances)
-        self.instances.append(self.factory())
-        self.instance_steps.append(0)
-        self.episode_steps.append(0)
-        self.seeds.append(int(seed) - 1_000_003)
-        return i
+        obs, state, mask = first
+        self.last[i] = (obs, state)
+        return obs, state, mask
 
     def reset(self, seeds: np.ndarray):
         """New instances for a batch of seeds (any leading shape): ids, obs, state, mask."""
         self.host_calls["reset"] += 1
         seeds = np.asarray(seeds)
-        out = []
-        for seed in seeds.reshape(-1).tolist():
-            i = self._new(seed)
-            out.append((i, *self._reset_one(i)))
+        ids = self._new_ids(seeds.reshape(-1).tolist())
+        firsts = self.executor.run("reset", [(i, self._next_seed(i)) for i in ids], self.rng)
+        out = [(i, *self._started(i, f)) for i, f in zip(ids, firsts, strict=True)]
         return self._stack(out, seeds.shape, (np.int32, np.float32, np.float32, bool))
 
-    def _ensure(self, i: int) -> None:
-        """Instances a resumed run refers to but this process has not made yet: new episodes."""
-        while len(self.instances) <= i:
-            self._reset_one(self._new(len(self.instances)))
+    def _ensure(self, ids: list[int]) -> None:
+        """Instances a resumed run refers to but this process has not made yet: made now, in
+        new episodes (seeded by their ids)."""
+        top = max(ids) + 1
+        if top > len(self.seeds):
+            new = self._new_ids(list(range(len(self.seeds), top)))
+            firsts = self.executor.run("reset", [(i, self._next_seed(i)) for i in new], self.rng)
+            for i, f in zip(new, firsts, strict=True):
+                self._started(i, f)
 
     def step(self, ids: np.ndarray, ticks: np.ndarray, actions: np.ndarray):
         """Step every instance of the batch once (auto-resetting ended episodes)."""
@@ -93,25 +291,38 @@ class HostPool:
         batch = np.broadcast_shapes(ids.shape, np.shape(ticks))
         per_env = np.shape(actions)[len(np.shape(actions)) - (2 if self.spec.continuous else 1) :]
         actions = np.broadcast_to(actions, batch + per_env).reshape(-1, *per_env)
+        ids = np.broadcast_to(ids, batch).reshape(-1).tolist()
+        rate, limit, n = self.options.fault_rate, self.spec.max_steps, self.spec.num_agents
+        self._ensure(ids)
+        ops = []
+        for i, a in zip(ids, actions, strict=True):
+            at_limit = bool(limit) and self.episode_steps[i] + 1 >= limit
+            fault = rate > 0 and self.rng.random() < rate
+            ops.append((i, a, at_limit, self._next_seed(i), fault))
         out = []
-        for i, a in zip(np.broadcast_to(ids, batch).reshape(-1).tolist(), actions, strict=True):
-            self._ensure(i)
-            obs, state, mask, reward, terminated, truncated = self.instances[i].step(a)
+        for i, res in zip(ids, self.executor.run("step", ops, self.rng), strict=True):
             self.instance_steps[i] += 1
             self.episode_steps[i] += 1
-            if self.spec.max_steps and self.episode_steps[i] >= self.spec.max_steps:
-                # the world's time limit is truncation, also where the instance calls its own
-                # step limit `done` (rware 2.0.0 does)
-                terminated, truncated = False, True
+            if res[0] == "restarted":  # the episode ends truncated at its last known state
+                self.restarts += 1
+                final_obs, final_state = self.last[i]
+                obs, state, mask = self._started(i, res[1])
+                row = (obs, state, mask, 0.0, False, True, np.ones(n, bool), False, 1)
             else:
-                terminated = bool(terminated)
-                truncated = not terminated and bool(truncated)
-            final_obs, final_state = obs, state
-            if terminated or truncated:
-                obs, state, mask = self._reset_one(i)
-            out.append((i, obs, state, mask, reward, terminated, truncated, final_obs, final_state))
-        types = (np.int32, np.float32, np.float32, bool, np.float32, bool, bool)
-        return self._stack(out, batch, types + (np.float32, np.float32))
+                _, (obs, state, mask, reward, term, trunc, alive, won), first = res
+                alive = np.ones(n, bool) if alive is None else np.asarray(alive, bool)
+                final_obs, final_state = obs, state
+                self.last[i] = (obs, state)
+                if first is not None:
+                    obs, state, mask = self._started(i, first)
+                    alive = np.ones(n, bool)  # the next episode's first step
+                row = (obs, state, mask, reward, term, trunc, alive, won, 0)
+            out.append((i, *row, final_obs, final_state))
+        types = (np.int32, np.float32, np.float32, bool, np.float32, bool, bool, bool, bool)
+        return self._stack(out, batch, types + (np.int32, np.float32, np.float32))
+
+    def close(self) -> None:
+        self.executor.close()
 
     @staticmethod
     def _stack(rows, batch, types):
@@ -157,7 +368,9 @@ class ExternalWorld(World):
         ids, obs, st, mask = self._shapes()
         scalar = jax.ShapeDtypeStruct((), jnp.float32)
         flag = jax.ShapeDtypeStruct((), jnp.bool_)
-        shapes = (ids, obs, st, mask, scalar, flag, flag, obs, st)
+        alive = jax.ShapeDtypeStruct((self.spec.num_agents,), jnp.bool_)
+        count = jax.ShapeDtypeStruct((), jnp.int32)
+        shapes = (ids, obs, st, mask, scalar, flag, flag, alive, flag, count, obs, st)
         dtype = jnp.float32 if self.spec.continuous else jnp.int32
         out = jax.pure_callback(
             self.pool.step,
@@ -167,8 +380,9 @@ class ExternalWorld(World):
             jnp.asarray(actions, dtype),
             vmap_method="expand_dims",
         )
-        new_ids, obs, st, mask, reward, terminated, truncated, final_obs, final_st = out
-        ts = make_timestep(obs, st, mask, reward, None, terminated, truncated)
+        new_ids, obs, st, mask, reward, terminated, truncated, alive, won, restarts = out[:10]
+        final_obs, final_st = out[10:]
+        ts = make_timestep(obs, st, mask, reward, None, terminated, truncated, alive, won, restarts)
         ts = ts._replace(final_obs=final_obs, final_global_state=final_st)
         return ExternalState(new_ids, state.tick + 1), ts
 
@@ -177,7 +391,8 @@ class ExternalWorld(World):
 class RwareInstance:
     """The original `rware` package (gymnasium API) as an `Instance`: observations as rware
     computes them, the global state their concatenation, all actions available, the team reward
-    the sum of the agents' rewards."""
+    the sum of the agents' rewards. Nothing ends a warehouse episode but its step limit, which
+    rware 2.0.0 calls `done`: it is reported as truncation."""
 
     def __init__(self, task: str, max_steps: int):
         import gymnasium as gym
@@ -196,11 +411,13 @@ class RwareInstance:
         return self._out(obs)
 
     def step(self, actions):
-        obs, rewards, terminated, truncated, _ = self.env.step(tuple(int(a) for a in actions))
-        return (*self._out(obs), float(np.sum(rewards)), terminated, truncated)
+        obs, rewards, done, truncated, _ = self.env.step(tuple(int(a) for a in actions))
+        return (*self._out(obs), float(np.sum(rewards)), False, bool(done or truncated))
 
 
-def make_rware(size: str, n_agents: int, difficulty: str, max_steps: int = 500) -> ExternalWorld:
+def make_rware(
+    size: str, n_agents: int, difficulty: str, max_steps: int = 500, options=PoolOptions()
+) -> ExternalWorld:
     """`external-rware-<size>-<N>ag[-easy|-hard]`: the original rware through the adapter."""
     suffix = {"normal": "", "easy": "-easy", "hard": "-hard"}[difficulty]
     task = f"rware-{size}-{n_agents}ag{suffix}-v2"
@@ -214,7 +431,7 @@ def make_rware(size: str, n_agents: int, difficulty: str, max_steps: int = 500) 
         num_actions=probe.num_actions,
         max_steps=max_steps,
     )
-    return ExternalWorld(HostPool(lambda: RwareInstance(task, max_steps), spec))
+    return ExternalWorld(HostPool(partial(RwareInstance, task, max_steps), spec, options))
 
 
 class PettingZooInstance:
@@ -274,7 +491,9 @@ class PettingZooInstance:
         return (*self._out(obs), reward, terminated, truncated)
 
 
-def make_pettingzoo(module: str, kwargs: dict | None = None) -> ExternalWorld:
+def make_pettingzoo(
+    module: str, kwargs: dict | None = None, options=PoolOptions()
+) -> ExternalWorld:
     """`pettingzoo:<module>`: a PettingZoo parallel environment through the adapter."""
     probe = PettingZooInstance(module, kwargs)
     low, high = probe.bounds
@@ -289,4 +508,200 @@ def make_pettingzoo(module: str, kwargs: dict | None = None) -> ExternalWorld:
         action_low=low,
         action_high=high,
     )
-    return ExternalWorld(HostPool(lambda: PettingZooInstance(module, kwargs), spec))
+    return ExternalWorld(HostPool(partial(PettingZooInstance, module, kwargs), spec, options))
+
+
+class SmacStyleInstance:
+    """Any environment with SMACv2's API as an `Instance`: `reset()`, `step(actions) ->
+    (reward, terminated, info)`, `get_obs()`, `get_state()`, `get_avail_actions()` and
+    `get_env_info()` (n_agents, n_actions, obs_shape, state_shape, episode_limit).
+
+    - an agent is dead where only its no-op (action 0) is available, SMAC's convention; a dead
+      agent's observation is zeroed (death masking, `EnvSpec.agents_die`);
+    - `info["battle_won"]` is the win flag; an episode that ends at `episode_limit` with the
+      battle not over (not won, an ally alive) ends by truncation, as does one whose info says
+      `episode_limit` (SMAC's continuing-episode mode);
+    - a step that ends the episode with an empty info is how SMACv2 reports a StarCraft II
+      protocol error: the instance raises, and the pool restarts it (the episode ends truncated).
+
+    `make_env` builds the environment (a picklable callable, so that worker processes can make
+    their own); `seed` is passed to `reset` where the environment's reset takes one."""
+
+    def __init__(self, make_env: Callable[[], Any]):
+        self.env = make_env()
+        info = self.env.get_env_info()
+        self.n, self.num_actions = int(info["n_agents"]), int(info["n_actions"])
+        self.episode_limit = int(info.get("episode_limit", 0) or 0)
+        self.seeded = "seed" in inspect.signature(self.env.reset).parameters
+
+    def _out(self):
+        mask = np.asarray(self.env.get_avail_actions(), bool).reshape(self.n, self.num_actions)
+        alive = ~mask[:, 0]  # SMAC: the no-op is available to dead agents only
+        obs = np.asarray(self.env.get_obs(), np.float32).reshape(self.n, -1) * alive[:, None]
+        state = np.asarray(self.env.get_state(), np.float32).reshape(-1)
+        return obs, state, mask, alive
+
+    def reset(self, seed: int):
+        self.t = 0
+        # SMACv2's reset takes no seed: StarCraft II draws its own randomness
+        self.env.reset(seed=int(seed)) if self.seeded else self.env.reset()
+        return self._out()[:3]
+
+    def step(self, actions):
+        reward, terminated, info = self.env.step([int(a) for a in actions])
+        if terminated and not info:
+            raise RuntimeError("StarCraft II protocol error (the environment restarted itself)")
+        obs, state, mask, alive = self._out()
+        truncated = bool(info.get("episode_limit", False))
+        won = bool(info.get("battle_won", False))
+        return (
+            obs,
+            state,
+            mask,
+            float(reward),
+            bool(terminated) and not truncated,
+            truncated,
+            {
+                "alive": alive,
+                "won": won,
+            },
+        )
+
+    def close(self):
+        _close(self.env)
+
+
+def make_smac_style(
+    name: str, make_env: Callable[[], Any], options=PoolOptions(), max_steps: int | None = None
+) -> ExternalWorld:
+    """A world of instances of an environment with SMACv2's API (`SmacStyleInstance`), with
+    death masking and the win rate as a metric; the time limit is the environment's
+    `episode_limit` unless `max_steps` is given."""
+    probe = SmacStyleInstance(make_env)
+    info = probe.env.get_env_info()
+    _close(probe)
+    obs_dim, state_dim = int(np.prod(info["obs_shape"])), int(np.prod(info["state_shape"]))
+    spec = EnvSpec(
+        name,
+        num_agents=probe.n,
+        obs_dim=obs_dim,
+        state_dim=state_dim,
+        num_actions=probe.num_actions,
+        max_steps=probe.episode_limit if max_steps is None else max_steps,
+        agents_die=True,
+        metrics=("win_rate", "restarts"),
+    )
+    return ExternalWorld(HostPool(partial(SmacStyleInstance, make_env), spec, options))
+
+
+# SMACv2's scenarios (its example configs sc2_gen_<race>.yaml): race, allies, enemies
+SMACV2_SCENARIOS = {
+    "protoss_5_vs_5": ("protoss", 5, 5),
+    "zerg_5_vs_5": ("zerg", 5, 5),
+    "protoss_10_vs_11": ("protoss", 10, 11),
+    "terran_10_vs_11": ("terran", 10, 11),
+    "zerg_10_vs_11": ("zerg", 10, 11),
+}
+# unit types, their weights, and the type no team may consist of only
+SMACV2_UNITS = {
+    "protoss": (("stalker", "zealot", "colossus"), (0.45, 0.45, 0.1), "colossus"),
+    "terran": (("marine", "marauder", "medivac"), (0.45, 0.45, 0.1), "medivac"),
+    "zerg": (("zergling", "baneling", "hydralisk"), (0.45, 0.1, 0.45), "baneling"),
+}
+SMACV2_INSTALL = (
+    "install SMACv2 (pip install git+https://github.com/oxwhirl/smacv2.git) and StarCraft II "
+    "4.10 with the SMAC maps, and set SC2PATH (docs/external.md)"
+)
+
+
+def smacv2_kwargs(scenario: str) -> dict:
+    """`StarCraftCapabilityEnvWrapper`'s keyword arguments for a scenario: SMACv2's own
+    settings (its `sc2_gen_<race>.yaml` example configs)."""
+    race, n_units, n_enemies = SMACV2_SCENARIOS[scenario]
+    units, weights, exception = SMACV2_UNITS[race]
+    return dict(
+        map_name=f"10gen_{race}",
+        capability_config={
+            "n_units": n_units,
+            "n_enemies": n_enemies,
+            "team_gen": {
+                "dist_type": "weighted_teams",
+                "unit_types": list(units),
+                "weights": list(weights),
+                "exception_unit_types": [exception],
+                "observe": True,
+            },
+            "start_positions": {
+                "dist_type": "surrounded_and_reflect",
+                "p": 0.5,
+                "n_enemies": n_enemies,
+                "map_x": 32,
+                "map_y": 32,
+            },
+        },
+        continuing_episode=False,
+        difficulty="7",
+        move_amount=2,
+        obs_all_health=True,
+        obs_own_health=True,
+        obs_last_action=False,
+        obs_pathing_grid=False,
+        obs_terrain_height=False,
+        obs_timestep_number=False,
+        obs_instead_of_state=False,
+        obs_own_pos=True,
+        conic_fov=False,
+        use_unit_ranges=True,
+        min_attack_range=2,
+        num_fov_actions=12,
+        reward_death_value=10,
+        reward_defeat=0,
+        reward_negative_scale=0.5,
+        reward_only_positive=True,
+        reward_scale=True,
+        reward_scale_rate=20,
+        reward_sparse=False,
+        reward_win=200,
+        state_last_action=True,
+        state_timestep_number=False,
+        step_mul=8,
+        heuristic_ai=False,
+        debug=False,
+        prob_obs_enemy=0,
+    )
+
+
+class SMACv2Env:
+    """Makes a SMACv2 environment (picklable, for worker processes)."""
+
+    def __init__(self, scenario: str):
+        self.scenario = scenario
+
+    def __call__(self):
+        from smacv2.env.starcraft2.wrapper import StarCraftCapabilityEnvWrapper
+
+        return StarCraftCapabilityEnvWrapper(**smacv2_kwargs(self.scenario))
+
+
+def smacv2_missing() -> str | None:
+    """What keeps SMACv2 from running here (None when nothing does)."""
+    import importlib.util
+
+    if importlib.util.find_spec("smacv2") is None:
+        return "the smacv2 package is not installed"
+    path = os.environ.get("SC2PATH", "")
+    if not path or not os.path.isdir(path):
+        return f"StarCraft II is not found (SC2PATH={path!r})"
+    return None
+
+
+def make_smacv2(scenario: str, options=PoolOptions()) -> ExternalWorld:
+    """`smacv2-<scenario>`: SMACv2 through the adapter (`SmacStyleInstance`)."""
+    if scenario not in SMACV2_SCENARIOS:
+        raise ValueError(
+            f"unknown SMACv2 scenario {scenario!r}; expected one of {', '.join(SMACV2_SCENARIOS)}"
+        )
+    missing = smacv2_missing()
+    if missing:
+        raise ValueError(f"smacv2-{scenario}: {missing}; {SMACV2_INSTALL}")
+    return make_smac_style(f"smacv2-{scenario}", SMACv2Env(scenario), options)

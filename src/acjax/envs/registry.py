@@ -11,6 +11,10 @@
 - `pettingzoo:<module>`: a PettingZoo parallel environment whose agents share their spaces,
   through the adapter (for instance `pettingzoo:mpe2.simple_spread_v3`); the config's
   `env_kwargs` are its constructor's keyword arguments
+- `smacv2-<scenario>`: SMACv2 (StarCraft II) through the adapter, for instance
+  `smacv2-protoss_5_vs_5`; needs SMACv2 and StarCraft II installed (envs/external.py)
+- the config's `external` section says how the host runs the instances of these worlds
+  (in this process or in worker processes) and injects faults for drills
 - `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance
   `mamujoco-halfcheetah-2x3` or `mamujoco-humanoid-9|8` (envs/mamujoco.py); the config's
   `mamujoco` section sets obsk, the brax backend and the time limit
@@ -34,6 +38,15 @@ EXAMPLES = [
 ]
 
 
+def _pool_options(cfg: Any):
+    """How the host runs an external world's instances: the config's `external` section."""
+    from acjax.envs.external import PoolOptions
+
+    if cfg is None:
+        return PoolOptions()
+    return PoolOptions(**dataclasses.asdict(cfg.external), fault_seed=cfg.seed)
+
+
 def make(name: str, cfg: Any = None) -> MultiAgentEnv:
     """Build a world by name; an unknown name is a ValueError naming it. `cfg` (a Config) gives
     the world options of its sections (`cfg.mamujoco`); None means their defaults."""
@@ -45,7 +58,7 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
         if external:
             from acjax.envs.external import make_rware
 
-            return make_rware(size, int(n), difficulty)
+            return make_rware(size, int(n), difficulty, options=_pool_options(cfg))
         if jumanji:
             from acjax.envs.warehouse_jumanji import JumanjiWarehouse
 
@@ -58,11 +71,16 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
 
         module = name[len("pettingzoo:") :]
         try:
-            return make_pettingzoo(module, dict(getattr(cfg, "env_kwargs", None) or {}))
+            kwargs = dict(getattr(cfg, "env_kwargs", None) or {})
+            return make_pettingzoo(module, kwargs, _pool_options(cfg))
         except ImportError as e:
             raise ValueError(f"{name}: cannot import {module!r} ({e})") from None
         except TypeError as e:  # a keyword its constructor does not take
             raise ValueError(f"{name}: env_kwargs: {e}") from None
+    if name.startswith("smacv2-"):
+        from acjax.envs.external import make_smacv2
+
+        return make_smacv2(name[len("smacv2-") :], _pool_options(cfg))
     if name.startswith("mamujoco-"):
         from acjax.envs import mamujoco
 

@@ -80,6 +80,7 @@ class AutoReset(World):
             obs=jnp.where(done, nxt.obs, ts.obs),
             global_state=jnp.where(done, nxt.global_state, ts.global_state),
             action_mask=jnp.where(done, nxt.action_mask, ts.action_mask),
+            alive=jnp.where(done, nxt.alive, ts.alive),
             final_obs=ts.obs,
             final_global_state=ts.global_state,
         )

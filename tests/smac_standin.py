@@ -22,7 +22,9 @@ import numpy as np
 
 
 class SmacStandIn:
-    def __init__(self, n_agents=3, n_enemies=2, episode_limit=12, seed=0, error_at=None, raise_at=None):
+    def __init__(
+        self, n_agents=3, n_enemies=2, episode_limit=12, seed=0, error_at=None, raise_at=None
+    ):
         self.n, self.m, self.limit = n_agents, n_enemies, episode_limit
         self.rng = np.random.default_rng(seed)
         self.error_at, self.raise_at = error_at, raise_at  # (episode, step) of a failure

@@ -34,6 +34,7 @@ observation). With several devices, each device's shard calls the host once per 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import multiprocessing
 import os
@@ -344,7 +345,9 @@ class ExternalWorld(World):
 
     def __init__(self, pool: HostPool):
         self.pool = pool
-        self.spec = pool.spec
+        # every external world reports the instances restarted after faults
+        metrics = tuple(dict.fromkeys((*pool.spec.metrics, "restarts")))
+        self.spec = pool.spec = dataclasses.replace(pool.spec, metrics=metrics)
 
     def _shapes(self):
         s = self.spec
@@ -549,23 +552,18 @@ class SmacStyleInstance:
 
     def step(self, actions):
         reward, terminated, info = self.env.step([int(a) for a in actions])
+        self.t += 1
         if terminated and not info:
             raise RuntimeError("StarCraft II protocol error (the environment restarted itself)")
         obs, state, mask, alive = self._out()
-        truncated = bool(info.get("episode_limit", False))
         won = bool(info.get("battle_won", False))
-        return (
-            obs,
-            state,
-            mask,
-            float(reward),
-            bool(terminated) and not truncated,
-            truncated,
-            {
-                "alive": alive,
-                "won": won,
-            },
-        )
+        # SMACv2 ends an episode at its limit as `terminated`: unless the battle is over (won,
+        # or every ally dead) at that step, it is a time limit, reported as truncation
+        over = won or not alive.any()
+        limit = bool(self.episode_limit) and self.t >= self.episode_limit
+        truncated = bool(info.get("episode_limit", False)) or (terminated and limit and not over)
+        terminated = bool(terminated) and not truncated
+        return obs, state, mask, float(reward), terminated, truncated, {"alive": alive, "won": won}
 
     def close(self):
         _close(self.env)
@@ -589,7 +587,7 @@ def make_smac_style(
         num_actions=probe.num_actions,
         max_steps=probe.episode_limit if max_steps is None else max_steps,
         agents_die=True,
-        metrics=("win_rate", "restarts"),
+        metrics=("win_rate",),
     )
     return ExternalWorld(HostPool(partial(SmacStyleInstance, make_env), spec, options))
 

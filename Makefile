@@ -6,7 +6,7 @@ CONFIG  ?=
 ARGS    ?=
 BENCH   ?= full
 
-.PHONY: install train sweep test test-slow bench lint clean
+.PHONY: install train sweep test test-slow bench bench-external lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-slow: install
 
 bench: install
 	$(PY) benchmarks/throughput.py --mode $(BENCH)
+
+# the host-callback adapter against direct Python stepping (rware, mpe2)
+bench-external: install
+	$(PY) benchmarks/external.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -61,3 +61,19 @@ def test_validate_rejects_bad_records():
             bench.validate_records([{**good, **bad}])
     with pytest.raises(ValueError, match="missing"):
         bench.validate_records([{k: v for k, v in good.items() if k != "devices"}])
+
+
+def test_external_adapter_benchmark_smoke(tmp_path):
+    pytest.importorskip("rware")
+    pytest.importorskip("mpe2")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "external.py"
+    spec = importlib.util.spec_from_file_location("acjax_bench_external", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = mod.main(["--smoke", "--out", str(tmp_path)])
+    data = json.loads((out / "external.json").read_text())
+    assert {r["backend"] for r in data["records"]} == {"rware-tiny-2ag", "mpe2.simple_spread_v3"}
+    for r in data["records"]:
+        for key in ("direct", "adapter", "workers", "adapter_over_direct"):
+            assert r[key] > 0 and math.isfinite(r[key])
+    assert "| backend |" in (out / "external.md").read_text()

@@ -38,6 +38,7 @@ import dataclasses
 import inspect
 import multiprocessing
 import os
+import sys
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,16 +102,17 @@ def _advance(instances: dict, factory, op):
     """One instance's step where it lives (this process or a worker): op = (i, action,
     at_limit, next_seed, fault). Returns ("ok", step outputs, first outputs of the next
     episode or None) or, when the step raised or the instance is missing (its worker died),
-    ("restarted", first outputs of a fresh instance's episode)."""
+    ("restarted", first outputs of a fresh instance's episode, what went wrong)."""
     i, action, at_limit, next_seed, fault = op
     try:
         if i not in instances:
-            raise LookupError(f"instance {i} is gone")
+            raise LookupError(f"instance {i} was lost with its worker process")
         if fault:
             raise InjectedFault(f"injected fault in instance {i}")
         out = instances[i].step(action)
-    except Exception:  # noqa: BLE001  (any failure of the instance: replace it)
-        return "restarted", _reset(instances, factory, i, next_seed, fresh=True)
+    except Exception as e:  # noqa: BLE001  (any failure of the instance: replace it)
+        why = f"{type(e).__name__}: {e}"
+        return "restarted", _reset(instances, factory, i, next_seed, fresh=True), why
     obs, state, mask, reward, terminated, truncated, *rest = out
     info = rest[0] if rest else {}
     terminated = bool(terminated)
@@ -168,9 +170,7 @@ class _Workers:
         self.ctx = multiprocessing.get_context("spawn")
         self.procs: list = [None] * workers
         self.conns: list = [None] * workers
-        self.deaths = 0
-        for w in range(workers):
-            self._start(w)
+        self.deaths = 0  # workers are started at the first call (a validated config starts none)
 
     def _start(self, w: int) -> None:
         mine, theirs = self.ctx.Pipe()
@@ -180,6 +180,9 @@ class _Workers:
         self.procs[w], self.conns[w] = proc, mine
 
     def run(self, kind: str, ops: list, rng) -> list:
+        for w in range(self.n):
+            if self.procs[w] is None:
+                self._start(w)
         shares = [[k for k, op in enumerate(ops) if op[0] % self.n == w] for w in range(self.n)]
         out: list = [None] * len(ops)
         for w, share in enumerate(shares):
@@ -194,6 +197,8 @@ class _Workers:
             except (EOFError, OSError):  # the worker died: a new one, the same share again
                 self.deaths += 1
                 self._replace(w)
+                if self.deaths <= 3:
+                    print(f"acjax: worker process {w} died; its instances restart", file=sys.stderr)
                 self.conns[w].send((kind, [ops[k] for k in share], False))
                 answers = self.conns[w].recv()
             for k, a in zip(share, answers, strict=True):
@@ -215,6 +220,8 @@ class _Workers:
 
     def close(self):
         for conn, proc in zip(self.conns, self.procs, strict=True):
+            if proc is None:
+                continue
             try:
                 conn.send(None)
             except OSError:
@@ -306,6 +313,13 @@ class HostPool:
             self.episode_steps[i] += 1
             if res[0] == "restarted":  # the episode ends truncated at its last known state
                 self.restarts += 1
+                if self.restarts <= 3:  # say why, a few times; the metrics count the rest
+                    more = " (later ones are counted in the restarts metric)"
+                    print(
+                        f"acjax: {self.spec.name}: instance {i} restarted after {res[2]}"
+                        + (more if self.restarts == 3 else ""),
+                        file=sys.stderr,
+                    )
                 final_obs, final_state = self.last[i]
                 obs, state, mask = self._started(i, res[1])
                 row = (obs, state, mask, 0.0, False, True, np.ones(n, bool), False, 1)

@@ -9,7 +9,9 @@ machine, alternating rounds:
 - adapter: the same environments as an `ExternalWorld` inside one jitted scan (random actions
   drawn in JAX), instances in this process; the ratio adapter / direct is the target (>= 0.8);
 - workers: the adapter with the instances in 2 worker processes (`external.workers=2`);
-- for rware, the JAX port (`rware-tiny-2ag`) at the same E and at 1024 environments, for scale.
+- for rware, the JAX port (`rware-tiny-2ag`) at the same E and at 1024 environments, for scale;
+- a slow instance (each step waits 2 ms on something outside Python, as a StarCraft II
+  process makes SMACv2 wait), 8 environments: in this process against 2, 4 and 8 workers.
 Writes `external.json` and `external.md` into --out (default benchmarks/results/external/).
 """
 
@@ -22,7 +24,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from acjax.envs.external import PoolOptions, make_pettingzoo, make_rware
@@ -67,6 +68,51 @@ def direct_mpe(n_envs: int, steps: int) -> float:
             if all(term.values()) or all(trunc.values()):
                 e.reset()
     return n_envs * steps / (time.perf_counter() - t0)
+
+
+class SlowInstance:
+    """Waits 2 ms per step outside Python (the GIL released), like an instance whose simulator
+    is another process; 2 agents, 4 actions."""
+
+    def __init__(self):
+        self.obs, self.mask = np.zeros((2, 8), np.float32), np.ones((2, 4), bool)
+
+    def reset(self, seed):
+        return self.obs, self.obs.reshape(-1), self.mask
+
+    def step(self, actions):
+        time.sleep(0.002)
+        return self.obs, self.obs.reshape(-1), self.mask, 0.0, False, False
+
+
+def slow_section(steps: int) -> list[dict]:
+    from acjax.envs.core import EnvSpec
+    from acjax.envs.external import ExternalWorld, HostPool
+
+    spec = EnvSpec("slow", num_agents=2, obs_dim=8, state_dim=16, num_actions=4, max_steps=0)
+    inst = [SlowInstance() for _ in range(8)]
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        for x in inst:
+            x.step(np.zeros(2, int))
+    direct = 8 * steps / (time.perf_counter() - t0)
+    out = []
+    for workers in (0, 2, 4, 8):
+        world = ExternalWorld(HostPool(SlowInstance, spec, PoolOptions(workers=workers)))
+        sps = world_speed(world, 8, steps)[0]
+        world.pool.close()
+        out.append(
+            {
+                "backend": "slow (2 ms)",
+                "num_envs": 8,
+                "workers": workers,
+                "steps_per_second": sps,
+                "direct": direct,
+                "over_direct": sps / direct,
+            }
+        )
+        print(json.dumps(out[-1]), flush=True)
+    return out
 
 
 def world_speed(world, n_envs: int, steps: int, rounds: int = 1) -> tuple[float, float]:
@@ -133,6 +179,7 @@ def main(argv: list[str] | None = None) -> Path:
             records.append(rec)
             print(json.dumps(rec), flush=True)
     port_1024 = None if args.smoke else world_speed(make_env("rware-tiny-2ag"), 1024, 200, 2)[0]
+    slow = [] if args.smoke else slow_section(100)
     meta = {
         "machine": f"{platform.node()} {platform.machine()}, {jax.device_count()} CPU device(s)",
         "date": time.strftime("%Y-%m-%d"),
@@ -142,7 +189,9 @@ def main(argv: list[str] | None = None) -> Path:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "external.json").write_text(json.dumps({"meta": meta, "records": records}, indent=2))
+    (out / "external.json").write_text(
+        json.dumps({"meta": meta, "records": records, "slow": slow}, indent=2)
+    )
     lines = [
         "# The host-callback adapter against direct Python stepping",
         "",
@@ -162,6 +211,19 @@ def main(argv: list[str] | None = None) -> Path:
         )
     if port_1024:
         lines += ["", f"The JAX port with 1024 environments: {port_1024:,.0f} steps/s."]
+    if slow:
+        lines += [
+            "",
+            "A slow instance (2 ms per step outside Python, as a simulator in another process), "
+            "8 environments:",
+            "",
+            "| workers | steps/s | / direct in-process loop |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {r['workers']} | {r['steps_per_second']:,.0f} | {r['over_direct']:.2f} |"
+            for r in slow
+        ]
     (out / "external.md").write_text("\n".join(lines) + "\n")
     return out
 

@@ -253,6 +253,7 @@ class HostPool:
         self.last: list = []  # each instance's latest (obs, state): a failed step's final ones
         self.host_calls = {"reset": 0, "step": 0}
         self.restarts = 0
+        self.all_alive = np.ones(spec.num_agents, bool)
 
     def _new_ids(self, seeds: list[int]) -> list[int]:
         ids = list(range(len(self.seeds), len(self.seeds) + len(seeds)))
@@ -300,7 +301,7 @@ class HostPool:
         per_env = np.shape(actions)[len(np.shape(actions)) - (2 if self.spec.continuous else 1) :]
         actions = np.broadcast_to(actions, batch + per_env).reshape(-1, *per_env)
         ids = np.broadcast_to(ids, batch).reshape(-1).tolist()
-        rate, limit, n = self.options.fault_rate, self.spec.max_steps, self.spec.num_agents
+        rate, limit, everyone = self.options.fault_rate, self.spec.max_steps, self.all_alive
         self._ensure(ids)
         ops = []
         for i, a in zip(ids, actions, strict=True):
@@ -322,15 +323,15 @@ class HostPool:
                     )
                 final_obs, final_state = self.last[i]
                 obs, state, mask = self._started(i, res[1])
-                row = (obs, state, mask, 0.0, False, True, np.ones(n, bool), False, 1)
+                row = (obs, state, mask, 0.0, False, True, everyone, False, 1)
             else:
                 _, (obs, state, mask, reward, term, trunc, alive, won), first = res
-                alive = np.ones(n, bool) if alive is None else np.asarray(alive, bool)
+                alive = everyone if alive is None else alive
                 final_obs, final_state = obs, state
                 self.last[i] = (obs, state)
                 if first is not None:
                     obs, state, mask = self._started(i, first)
-                    alive = np.ones(n, bool)  # the next episode's first step
+                    alive = everyone  # the next episode's first step
                 row = (obs, state, mask, reward, term, trunc, alive, won, 0)
             out.append((i, *row, final_obs, final_state))
         types = (np.int32, np.float32, np.float32, bool, np.float32, bool, bool, bool, bool)
@@ -418,18 +419,19 @@ class RwareInstance:
         self.env = gym.make(task, max_steps=max_steps, disable_env_checker=True)
         self.n = self.env.unwrapped.n_agents
         self.num_actions = int(self.env.action_space[0].n)
+        self.mask = np.ones((self.n, self.num_actions), bool)
 
     def _out(self, obs):
-        obs = np.stack([np.asarray(o, np.float32) for o in obs])
-        return obs, obs.reshape(-1), np.ones((self.n, self.num_actions), bool)
+        obs = np.stack(obs).astype(np.float32, copy=False)
+        return obs, obs.reshape(-1), self.mask
 
     def reset(self, seed: int):
         obs, _ = self.env.reset(seed=int(seed))
         return self._out(obs)
 
     def step(self, actions):
-        obs, rewards, done, truncated, _ = self.env.step(tuple(int(a) for a in actions))
-        return (*self._out(obs), float(np.sum(rewards)), False, bool(done or truncated))
+        obs, rewards, done, truncated, _ = self.env.step(tuple(np.asarray(actions).tolist()))
+        return (*self._out(obs), float(sum(rewards)), False, bool(done or truncated))
 
 
 def make_rware(

@@ -154,3 +154,10 @@ def test_pettingzoo_options_and_errors_through_the_config(tmp_path):
         tiny_config("env=pettingzoo:mpe2.simple_spread_v3", "env_kwargs.no_such_option=1")
     with pytest.raises(ConfigError, match="config key 'env_kwargs': expected a mapping"):
         tiny_config("env_kwargs=3")
+
+
+def test_default_run_folder_names_are_plain():
+    from acjax.cli import resolve_config
+
+    cfg = resolve_config(None, ["env=pettingzoo:mpe2.simple_spread_v3"], check=False, stamp="s")
+    assert cfg.run_dir == "runs/pettingzoo-mpe2.simple_spread_v3-mappo-s"

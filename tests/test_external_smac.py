@@ -160,8 +160,9 @@ def test_worker_processes_step_like_this_process_and_survive_injected_faults():
 def test_training_goes_on_through_injected_faults(tmp_path):
     from acjax.run import train
 
+    # two devices: their shards call the host from two threads at once (the pool serializes)
     cfg = tiny_config(
-        "env=external-rware-tiny-2ag", "devices=1", "external.fault_rate=0.02",
+        "env=external-rware-tiny-2ag", "devices=2", "external.fault_rate=0.02",
         "external.workers=1", "external.worker_fault_rate=0.05", f"run_dir={tmp_path}",
     )  # fmt: skip
     summary = train(cfg)

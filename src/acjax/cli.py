@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -56,7 +57,8 @@ def resolve_config(
         import dataclasses
 
         stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
-        cfg = dataclasses.replace(cfg, run_dir=f"runs/{cfg.env}-{cfg.algo}-{stamp}")
+        env = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.env)  # a folder name: pettingzoo:x, 9|8
+        cfg = dataclasses.replace(cfg, run_dir=f"runs/{env}-{cfg.algo}-{stamp}")
     return cfg
 
 

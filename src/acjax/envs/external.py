@@ -29,7 +29,8 @@ known observation, the next episode starts in the same call, and `TimeStep.resta
 Instances live in the host processes of the run: a resumed run starts new episodes (their
 state is not in the checkpoint; `HostPool._ensure` makes the instances its restored handles name,
 so the first step after a resume continues from a fresh episode, not from the checkpointed
-observation). With several devices, each device's shard calls the host once per step.
+observation). With several devices, each device's shard calls the host once per step, from its
+own thread; the pool serves them one at a time.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ import dataclasses
 import inspect
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,10 +129,16 @@ def _advance(instances: dict, factory, op):
 
 
 def _worker_main(conn, factory) -> None:
-    """A worker process: holds its instances, runs the ops it is sent, answers in order."""
+    """A worker process: holds its instances, runs the ops it is sent, answers in order. Ctrl-C
+    is the training process's to handle (it stops at the next chunk and checkpoints); a
+    worker ends when the training process closes its pipe or goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     instances: dict = {}
     while True:
-        msg = conn.recv()
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
         if msg is None:
             break
         kind, ops, die = msg
@@ -254,6 +263,8 @@ class HostPool:
         self.host_calls = {"reset": 0, "step": 0}
         self.restarts = 0
         self.all_alive = np.ones(spec.num_agents, bool)
+        # with several devices, each device's shard calls from its own thread: one at a time
+        self.lock = threading.Lock()
 
     def _new_ids(self, seeds: list[int]) -> list[int]:
         ids = list(range(len(self.seeds), len(self.seeds) + len(seeds)))
@@ -276,6 +287,10 @@ class HostPool:
 
     def reset(self, seeds: np.ndarray):
         """New instances for a batch of seeds (any leading shape): ids, obs, state, mask."""
+        with self.lock:
+            return self._reset_batch(seeds)
+
+    def _reset_batch(self, seeds: np.ndarray):
         self.host_calls["reset"] += 1
         seeds = np.asarray(seeds)
         ids = self._new_ids(seeds.reshape(-1).tolist())
@@ -295,6 +310,10 @@ class HostPool:
 
     def step(self, ids: np.ndarray, ticks: np.ndarray, actions: np.ndarray):
         """Step every instance of the batch once (auto-resetting ended episodes)."""
+        with self.lock:
+            return self._step_batch(ids, ticks, actions)
+
+    def _step_batch(self, ids: np.ndarray, ticks: np.ndarray, actions: np.ndarray):
         self.host_calls["step"] += 1
         ids = np.asarray(ids)
         batch = np.broadcast_shapes(ids.shape, np.shape(ticks))

@@ -9,7 +9,7 @@ translates are SMACv2's (`reset()`, `step(actions) -> (reward, terminated, info)
 - a dead agent's observation and its rows of the state are zeros;
 - at the episode limit the episode ends with `terminated=True` (SMACv2's default
   `continuing_episode=False`); `info["battle_won"]` says whether every enemy died;
-- a StarCraft II protocol error is `(0, True, {})`.
+- a StarCraft II protocol error is `(0, True, {})` (at `error_at`); at `hang_at` the game hangs.
 
 Dynamics: allies start at random positions with health 1; each step every enemy hits the
 living ally of lowest index for 0.35 (allies die after three hits) and each attack deals 0.25
@@ -18,16 +18,18 @@ to its target enemy (health 1). Reward: damage dealt, +1 per enemy killed, +5 fo
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 
 class SmacStandIn:
     def __init__(
-        self, n_agents=3, n_enemies=2, episode_limit=12, seed=0, error_at=None, raise_at=None
+        self, n_agents=3, n_enemies=2, episode_limit=12, seed=0, error_at=None, hang_at=None
     ):
         self.n, self.m, self.limit = n_agents, n_enemies, episode_limit
         self.rng = np.random.default_rng(seed)
-        self.error_at, self.raise_at = error_at, raise_at  # (episode, step) of a failure
+        self.error_at, self.hang_at = error_at, hang_at  # (episode, step) of a failure
         self.episode = -1
         self.closed = False
 
@@ -74,8 +76,8 @@ class SmacStandIn:
 
     def step(self, actions):
         self.t += 1
-        if (self.episode, self.t) == self.raise_at:
-            raise ConnectionError("the stand-in's game crashed")
+        if (self.episode, self.t) == self.hang_at:
+            time.sleep(3600)  # a hung simulator
         if (self.episode, self.t) == self.error_at:
             return 0, True, {}
         avail = np.asarray(self.get_avail_actions())

@@ -157,6 +157,17 @@ def test_worker_processes_step_like_this_process_and_survive_injected_faults():
             np.testing.assert_array_equal(faulty.final_obs[first, e], local.obs[first - 1, e])
 
 
+def test_a_hung_worker_is_replaced():
+    opts = PoolOptions(workers=1, timeout_s=1.0)
+    w = make_smac_style("standin", partial(SmacStandIn, hang_at=(0, 3)), opts)
+    env = AutoReset(w)
+    state, ts = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    _, (_, out) = _masked_rollout(env, state, ts, jax.random.PRNGKey(1), 5)
+    assert np.asarray(out.restarts).tolist() == [0, 0, 1, 0, 0]
+    assert bool(out.truncated[2]) and w.pool.executor.deaths == 1
+    w.pool.close()
+
+
 def test_training_goes_on_through_injected_faults(tmp_path):
     from acjax.run import train
 

@@ -87,6 +87,7 @@ class ExternalConfig:
     workers: int = 0  # 0: instances step in this process; W > 0: in W worker processes
     fault_rate: float = 0.0  # injected: probability that an instance's step raises
     worker_fault_rate: float = 0.0  # injected: probability that a worker dies at a step
+    timeout_s: float = 600.0  # a worker silent this long in one call is replaced (hung)
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,7 @@ def validate(cfg: Config) -> None:
     )
     x = cfg.external
     _check(x.workers >= 0, "external.workers", f"must be >= 0, got {x.workers}")
+    _check(x.timeout_s > 0, "external.timeout_s", f"must be positive, got {x.timeout_s}")
     for key in ("fault_rate", "worker_fault_rate"):
         rate = getattr(x, key)
         _check(0 <= rate < 1, f"external.{key}", f"must lie in [0, 1), got {rate}")

@@ -76,12 +76,14 @@ class PoolOptions:
     worker i % W, the workers stepping in parallel. fault_rate: the probability that an
     instance's step raises `InjectedFault`; worker_fault_rate: the probability that a worker
     process dies before it answers a step. Both inject failures for tests and drills; the pool
-    survives them as it survives real ones. fault_seed: the injection's random stream."""
+    survives them as it survives real ones. fault_seed: the injection's random stream.
+    timeout_s: a worker that does not answer a call within this time is treated as dead."""
 
     workers: int = 0
     fault_rate: float = 0.0
     worker_fault_rate: float = 0.0
     fault_seed: int = 0
+    timeout_s: float = 600.0
 
 
 def _close(instance) -> None:
@@ -128,6 +130,13 @@ def _advance(instances: dict, factory, op):
     return "ok", step, first
 
 
+def _run_ops(instances: dict, factory, kind: str, ops: list) -> list:
+    """A batch of resets ((i, seed): fresh instances) or steps (`_advance` ops), in order."""
+    if kind == "reset":
+        return [_reset(instances, factory, i, seed, fresh=True) for i, seed in ops]
+    return [_advance(instances, factory, op) for op in ops]
+
+
 def _worker_main(conn, factory) -> None:
     """A worker process: holds its instances, runs the ops it is sent, answers in order. Ctrl-C
     is the training process's to handle (it stops at the next chunk and checkpoints); a
@@ -144,10 +153,7 @@ def _worker_main(conn, factory) -> None:
         kind, ops, die = msg
         if die:
             os._exit(3)  # an injected worker death
-        if kind == "reset":
-            conn.send([_reset(instances, factory, i, seed, fresh=True) for i, seed in ops])
-        else:
-            conn.send([_advance(instances, factory, op) for op in ops])
+        conn.send(_run_ops(instances, factory, kind, ops))
     for inst in instances.values():
         _close(inst)
 
@@ -159,9 +165,7 @@ class _InProcess:
         self.factory, self.instances = factory, {}
 
     def run(self, kind: str, ops: list, rng) -> list:
-        if kind == "reset":
-            return [_reset(self.instances, self.factory, i, seed, fresh=True) for i, seed in ops]
-        return [_advance(self.instances, self.factory, op) for op in ops]
+        return _run_ops(self.instances, self.factory, kind, ops)
 
     def close(self):
         for inst in self.instances.values():
@@ -171,11 +175,17 @@ class _InProcess:
 class _Workers:
     """Instances in W worker processes (spawned: JAX's threads make fork unsafe); each step
     sends every worker its share of the batch first and then gathers, so they run in
-    parallel. A worker that dies is replaced and its share sent again: the new worker lacks
-    the instances, so each one restarts (`_advance`)."""
+    parallel. A worker that dies, or does not answer within `timeout_s` (a hung simulator), is
+    replaced and its share sent again: the new worker lacks the instances, so each one
+    restarts (`_advance`)."""
 
-    def __init__(self, factory, workers: int, worker_fault_rate: float):
-        self.factory, self.n, self.rate = factory, workers, worker_fault_rate
+    def __init__(self, factory, workers: int, worker_fault_rate: float, timeout_s: float):
+        self.factory, self.n, self.rate, self.timeout = (
+            factory,
+            workers,
+            worker_fault_rate,
+            timeout_s,
+        )
         self.ctx = multiprocessing.get_context("spawn")
         self.procs: list = [None] * workers
         self.conns: list = [None] * workers
@@ -202,12 +212,17 @@ class _Workers:
             if not share:
                 continue
             try:
+                if not self.conns[w].poll(self.timeout):
+                    raise TimeoutError(f"no answer in {self.timeout:g} s")
                 answers = self.conns[w].recv()
-            except (EOFError, OSError):  # the worker died: a new one, the same share again
+            except (EOFError, OSError) as e:  # the worker died or hangs: a new one, same share
                 self.deaths += 1
                 self._replace(w)
                 if self.deaths <= 3:
-                    print(f"acjax: worker process {w} died; its instances restart", file=sys.stderr)
+                    why = "hangs" if isinstance(e, TimeoutError) else "died"
+                    print(
+                        f"acjax: worker process {w} {why}; its instances restart", file=sys.stderr
+                    )
                 self.conns[w].send((kind, [ops[k] for k in share], False))
                 answers = self.conns[w].recv()
             for k, a in zip(share, answers, strict=True):
@@ -250,7 +265,7 @@ class HostPool:
     def __init__(self, factory: Callable[[], Instance], spec: EnvSpec, options=PoolOptions()):
         self.factory, self.spec, self.options = factory, spec, options
         self.executor = (
-            _Workers(factory, options.workers, options.worker_fault_rate)
+            _Workers(factory, options.workers, options.worker_fault_rate, options.timeout_s)
             if options.workers
             else _InProcess(factory)
         )

@@ -6,7 +6,7 @@ CONFIG  ?=
 ARGS    ?=
 BENCH   ?= full
 
-.PHONY: install train sweep test test-slow bench bench-external lint clean
+.PHONY: install train sweep plot test test-slow bench bench-external lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ train: install
 SEEDS ?= 8
 sweep: install
 	$(VENV)/bin/acjax train $(if $(CONFIG),--config $(CONFIG)) num_seeds=$(SEEDS) $(ARGS)
+
+# Curves and statistics of run folders: make plot RUNS="runs/a runs/b" [OUT=plots]
+RUNS ?= runs/*
+OUT  ?= plots
+plot: install
+	$(VENV)/bin/acjax plot $(RUNS) --out $(OUT)
 
 test: install
 	$(PY) -m pytest -q

@@ -1,6 +1,6 @@
 """Throughput and scaling suite: raw env stepping, training steps/s, devices, seeds, agents.
 
-    python benchmarks/throughput.py --mode quick|full|gpu|smoke|policies|mamujoco [--out DIR]
+    python benchmarks/throughput.py --mode quick|full|gpu|smoke|policies|mamujoco|sweep [--out DIR]
         [--budget S] [--tiny]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
@@ -20,6 +20,8 @@ Sections (records carry `section`):
   floor    env-only stepping, rollout only (act + step) and the full update at the same batch
   large    (gpu) ACPO and MAPPO at large batches on both warehouses
   policies GRU vs MLP MAPPO/ACPO on the warehouse; Gaussian vs categorical heads (matrix games)
+  sweep    (`--mode sweep`) a vmapped learning-rate sweep (4 values x 2 seeds) against 8 seeds
+           and against one seed with all their environments
   mamujoco multi-agent MuJoCo: raw stepping and MAPPO/ACPO training per brax backend
            (halfcheetah-2x3), then every scenario on the default backend (`--mode mamujoco`;
            `full` measures halfcheetah-2x3 on the default backend)
@@ -258,8 +260,9 @@ def train_program(
         lr=cfg.ppo.lr,
         what="training (rollout + update)",
     )
+    record["runs"] = tr.num_runs  # seeds x swept values
     return Program(
-        record, call, k * tr.steps_per_update * num_seeds, compile_s, setup, 0.0, [], started
+        record, call, k * tr.steps_per_update * tr.num_runs, compile_s, setup, 0.0, [], started
     )
 
 
@@ -691,6 +694,39 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
                 ["algo", "policy", "env", "envs", "steps/s", "time vs ref", "compile s", "load"],
             )
         )
+    if "sweep" in by:
+        rows = [
+            [
+                r["algo"],
+                r["variant"],
+                r["runs"],
+                r["num_envs"],
+                _f(r["steps_per_second"]),
+                _f(r.get("time_vs_seeds")),
+                _f(r.get("time_vs_wide")),
+                _f(r["compile_seconds"]),
+            ]
+            for r in by["sweep"]
+        ]
+        out.append(
+            "\n## Sweeps: k learning rates x s seeds in one program (time per env step of the "
+            "sweep over k*s seeds, and over one seed with all their environments)\n\n"
+        )
+        out.append(
+            _table(
+                rows,
+                [
+                    "algo",
+                    "program",
+                    "runs",
+                    "envs/run",
+                    "steps/s",
+                    "sweep time / seeds",
+                    "sweep time / wide",
+                    "compile s",
+                ],
+            )
+        )
     if "mamujoco" in by:
         rows = [
             [
@@ -931,6 +967,36 @@ def section_seeds(res, budget, algo, env, num_envs, seeds, calls, devices=0, k=1
     return recs
 
 
+def section_sweep(res, budget, algo, env, num_envs, values, seeds, calls, k=1, **kw):
+    """A sweep of len(values) learning rates x `seeds` seeds against one run with as many seeds
+    (the same program without traced hyper-parameters) and one seed with all their
+    environments (the same env steps per call): time per env step of each."""
+    n = len(values) * seeds
+    lrs = "[" + ",".join(map(str, values)) + "]"
+    make = lambda tag, ne, s, extra=(): train_program(  # noqa: E731
+        "sweep", algo, env, ne, num_seeds=s, k=k, budget=budget, extra=extra, **kw
+    )
+    builders = [
+        lambda: make("sweep", num_envs, seeds, (f"sweep.ppo.lr={lrs}",)),
+        lambda: make("seeds", num_envs, n),
+        lambda: make("wide", num_envs * n, 1),
+    ]
+    recs = run_group(res, budget, f"sweep {len(values)} x {seeds}", builders, calls, 15.0)
+    by = {
+        ("sweep" if r["runs"] > r["num_seeds"] else "seeds" if r["num_seeds"] > 1 else "wide"): r
+        for r in recs
+    }
+    if "sweep" in by:
+        t = 1.0 / by["sweep"]["steps_per_second"]
+        for tag in ("seeds", "wide"):
+            if tag in by:
+                by["sweep"][f"time_vs_{tag}"] = t * by[tag]["steps_per_second"]
+    for tag, r in by.items():
+        r["variant"] = tag
+    res.add(recs)
+    return recs
+
+
 def section_policies(
     res, budget, env, num_envs, calls, algos=("mappo", "acpo"), rollout=128, hidden=(128, 128),
     epochs=4, minibatches=2, chunk=16, matrix_envs=64,
@@ -1143,6 +1209,11 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
         )
     if mode == "policies":
         return [lambda r, b: section_policies(r, b, J4, 64, 5)]
+    if mode == "sweep":
+        return [
+            lambda r, b: section_sweep(r, b, "mappo", J4, 16, (1e-4, 3e-4, 1e-3, 3e-3), 2, 5),
+            lambda r, b: section_sweep(r, b, "acpo", J4, 16, (1e-4, 3e-4, 1e-3, 3e-3), 2, 5),
+        ]
     if mode == "quick":
         return [
             lambda r, b: section_env(r, b, mode, J4, 1024, 100, 3),
@@ -1179,7 +1250,7 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    modes = ["smoke", "quick", "full", "gpu", "policies", "mamujoco"]
+    modes = ["smoke", "quick", "full", "gpu", "policies", "mamujoco", "sweep"]
     p.add_argument("--mode", default="quick", choices=modes)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
@@ -1198,6 +1269,7 @@ def main(argv: list[str] | None = None) -> Path:
         "gpu": 420.0,
         "policies": 600.0,
         "mamujoco": 1800.0,
+        "sweep": 600.0,
     }.get(args.mode)
     budget = Budget(args.budget if args.budget is not None else default_budget)
     meta = dict(

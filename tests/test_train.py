@@ -141,7 +141,7 @@ def test_config_errors_are_one_line_exit_2(args, needle, capsys):
 
 
 @pytest.mark.parametrize(
-    "world, updates", [(("env=matrix-table1",), 100), (GRU, 40)], ids=["mlp", "gru"]
+    "world, updates", [(("env=matrix-table1",), 60), (GRU, 20)], ids=["mlp", "gru"]
 )
 def test_sigterm_checkpoints_and_resume_equals_uninterrupted_run(world, updates, tmp_path):
     steps = f"total_timesteps={updates * 64}"

@@ -100,9 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     p_render.add_argument("--out", default=None, help="GIF path (default: in the run folder)")
     p_render.add_argument("--steps", type=int, default=200, help="at most this many steps")
     p_render.add_argument("--seed-index", type=int, default=0, help="which seed of a sweep")
+    p_plot = sub.add_parser("plot", help="learning curves and final-return statistics of runs")
+    p_plot.add_argument("runs", nargs="+", help="run folders (their seeds and sweeps grouped)")
+    p_plot.add_argument("--out", default="plots", help="output folder (default: plots)")
     args = parser.parse_args(argv)
     if args.command == "render":
         return _render(args)
+    if args.command == "plot":
+        return _plot(args)
 
     _force_host_devices()
     from acjax.config import ConfigError
@@ -128,12 +133,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import jax
 
+    from acjax.config import flat_sweep
     from acjax.run import NonFiniteLoss, train
 
     primary = jax.process_index() == 0  # only process 0 reports (and writes the run's files)
     if primary:
         print(
-            f"acjax: {cfg.algo} on {cfg.env}, {cfg.num_seeds} seed(s), run folder {cfg.run_dir}"
+            f"acjax: {cfg.algo} on {cfg.env}, {cfg.num_seeds} seed(s)"
+            + "".join(f" x {len(v)} {k}" for k, v in flat_sweep(cfg).items())
+            + f", run folder {cfg.run_dir}"
             + (f", {jax.process_count()} processes" if jax.process_count() > 1 else ""),
             file=sys.stderr,
         )
@@ -167,6 +175,18 @@ def _render(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path} (episode return {total:.1f})", file=sys.stderr)
+    return 0
+
+
+def _plot(args) -> int:
+    from acjax.plot import plot
+
+    try:
+        out = plot(args.runs, args.out)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}/ (curves-*.png, iqm-*.png, curves.csv, final.md)", file=sys.stderr)
     return 0
 
 

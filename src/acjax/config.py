@@ -8,6 +8,7 @@ seed, run_dir, resume. Every problem (unknown key, wrong type, impossible value)
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -118,6 +119,9 @@ class Config:
     # keyword arguments of an external world's constructor (pettingzoo:<module>), for instance
     # env_kwargs.continuous_actions=true; plain YAML values
     env_kwargs: dict = field(default_factory=dict)
+    # hyper-parameter sweep in one program: sweep.<key>=[v1, v2, ...] for keys in SWEEPABLE; the
+    # grid of all swept keys' values (first key slowest) crossed with the seeds, value-major
+    sweep: dict = field(default_factory=dict)
 
     @property
     def batch_steps(self) -> int:
@@ -290,6 +294,68 @@ def from_dict(data: dict, check: bool = True) -> Config:
     return cfg
 
 
+# keys the compiled update takes as arrays (`acjax.train.Trainer` swaps in traced values)
+SWEEPABLE = (
+    "ppo.lr",
+    "ppo.critic_lr",
+    "ppo.clip_eps",
+    "ppo.ent_coef",
+    "ppo.gamma",
+    "ppo.gae_lambda",
+    "ppo.max_grad_norm",
+    "ppo.huber_delta",
+    "ppo.adam_eps",
+    "acpo.lambda_micro",
+)
+
+
+def flat_sweep(cfg: Config) -> dict[str, tuple[float, ...]]:
+    """The `sweep` section as {dotted key: values}, checked: sweepable keys, lists of numbers."""
+    out: dict[str, tuple[float, ...]] = {}
+
+    def walk(node, prefix):
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                walk(v, f"{key}.")
+                continue
+            _check(
+                key in SWEEPABLE,
+                f"sweep.{key}",
+                f"cannot be swept (the compiled update takes only {', '.join(SWEEPABLE)} "
+                "as arrays)",
+            )
+            values = v if isinstance(v, list | tuple) and v else [None]
+            try:  # YAML reads 1e-4 as a string
+                out[key] = tuple(float(x) for x in values if not isinstance(x, bool))
+            except (TypeError, ValueError):
+                out[key] = ()
+            _check(
+                len(out[key]) == len(values),
+                f"sweep.{key}",
+                f"expected a non-empty list of numbers, got {v!r}",
+            )
+
+    walk(cfg.sweep, "")
+    return out
+
+
+def sweep_grid(cfg: Config) -> tuple[tuple[str, ...], list[tuple[float, ...]]]:
+    """(swept keys, their value combinations): the grid, first key slowest; ((), [()]) when
+    nothing is swept."""
+    flat = flat_sweep(cfg)
+    return tuple(flat), list(itertools.product(*flat.values()))
+
+
+def with_values(cfg: Config, keys: tuple[str, ...], values: tuple) -> Config:
+    """cfg with dotted `keys` set to `values` (any objects: traced arrays in a sweep)."""
+    for key, value in zip(keys, values, strict=True):
+        section, name = key.split(".")
+        sub = dataclasses.replace(getattr(cfg, section), **{name: value})
+        cfg = dataclasses.replace(cfg, **{section: sub})
+    return cfg
+
+
 def _check(ok: bool, key: str, msg: str) -> None:
     if not ok:
         raise ConfigError(f"config key '{key}': {msg}")
@@ -312,7 +378,29 @@ def validate_dist(cfg: Config) -> None:
 
 
 def validate(cfg: Config) -> None:
+    """Every key of cfg, the swept values and the world (built once, to check its name)."""
     from acjax.envs.registry import make
+
+    _validate_values(cfg)
+    for key, values in flat_sweep(cfg).items():
+        for value in values:
+            _validate_values(with_values(cfg, (key,), (value,)), f"sweep.{key}")
+        if key == "acpo.lambda_micro":
+            _check(min(values) > 0, "sweep.acpo.lambda_micro", "values must be > 0 (0 = auto)")
+    try:
+        make(cfg.env, cfg)
+    except ValueError as e:
+        raise ConfigError(f"config key 'env': {e}") from None
+
+
+def _validate_values(cfg: Config, where: str = "") -> None:
+    """The values of cfg's keys (a swept value's error names the sweep: `where`)."""
+    if where:
+        try:
+            _validate_values(cfg)
+        except ConfigError as e:
+            raise ConfigError(f"config key '{where}': {str(e).split(': ', 1)[1]}") from None
+        return
 
     _check(cfg.algo in ALGOS, "algo", f"unknown algorithm {cfg.algo!r}; expected one of {ALGOS}")
     from acjax.envs.mamujoco import BACKENDS
@@ -331,10 +419,6 @@ def validate(cfg: Config) -> None:
     for key in ("fault_rate", "worker_fault_rate"):
         rate = getattr(x, key)
         _check(0 <= rate < 1, f"external.{key}", f"must lie in [0, 1), got {rate}")
-    try:
-        make(cfg.env, cfg)
-    except ValueError as e:
-        raise ConfigError(f"config key 'env': {e}") from None
     for key in ("total_timesteps", "num_envs", "num_seeds", "updates_per_call", "keep_checkpoints"):
         _check(getattr(cfg, key) > 0, key, f"must be positive, got {getattr(cfg, key)}")
     _check(cfg.devices >= 0, "devices", f"must be >= 0, got {cfg.devices}")

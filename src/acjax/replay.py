@@ -72,10 +72,12 @@ def render_run(
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"render: {run_dir} has no config.yaml (not a run folder)")
     cfg = load_config(run_dir / "config.yaml", [])
-    if not 0 <= seed_index < cfg.num_seeds:
-        raise ConfigError(f"render: seed index {seed_index} not in a run of {cfg.num_seeds} seeds")
     world = make(cfg.env, cfg)
     trainer = make_trainer(cfg, env=world)
+    if not 0 <= seed_index < trainer.num_runs:  # a sweep's runs, value-major
+        raise ConfigError(
+            f"render: seed index {seed_index} not in a run of {trainer.num_runs} seeds/runs"
+        )
     learner, runner = trainer.init()
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
     last = ckpt.latest()

@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 
 from acjax.checkpoint import Checkpointer
-from acjax.config import Config
+from acjax.config import Config, flat_sweep
 from acjax.train import Trainer, local_value, make_trainer
 
 
@@ -59,13 +59,14 @@ def _agree(*flags: bool) -> tuple[bool, ...]:
 
 
 def _final_returns(
-    rows: list[dict], seeds: list[int], last_frac: float = 0.1, key: str = "episode_return"
+    rows: list[dict], runs: list[tuple], last_frac: float = 0.1, key: str = "episode_return"
 ) -> list[float | None]:
-    """Per seed: the mean of `key` (the episode return) over the last 10% of the updates that
-    finished episodes."""
+    """Per run (seed, swept values): the mean of `key` (the episode return) over the last 10%
+    of the updates that finished episodes."""
     out = []
-    for s in seeds:
-        rets = [r[key] for r in rows if r["seed"] == s]
+    label = lambda r, values: (r["seed"], *(r[k] for k in values))  # noqa: E731
+    for seed, values in runs:
+        rets = [r[key] for r in rows if label(r, values) == (seed, *values.values())]
         vals = [x for x in rets if x is not None]
         tail = vals[-max(1, int(len(vals) * last_frac)) :]
         out.append(float(np.mean(tail)) if tail else None)
@@ -97,7 +98,12 @@ def train(cfg: Config, env=None) -> dict:
     trainer = make_trainer(cfg, env=env)
     learner, runner = trainer.init()
     ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
-    writer = MetricsWriter(run_dir, trainer.metric_names, files=primary)
+    # each run's label: its seed and its values of the swept keys (a column per key)
+    runs = [
+        (seed, dict(zip(trainer.sweep_keys, values, strict=True)))
+        for seed, values in zip(trainer.run_seeds, trainer.run_values, strict=True)
+    ]
+    writer = MetricsWriter(run_dir, trainer.sweep_keys + trainer.metric_names, files=primary)
     start = 0
     if cfg.resume:
         last = ckpt.latest()
@@ -139,13 +145,14 @@ def train(cfg: Config, env=None) -> dict:
             rows = []
             for i in range(k):
                 u = update + i + 1
-                for s in range(cfg.num_seeds):
-                    row = {"seed": cfg.seed + s, "update": u, "env_steps": u * steps_per_update}
-                    row.update({n: float(metrics[n][s, i]) for n in trainer.metric_names})
+                for r, (seed, values) in enumerate(runs):
+                    row = {"seed": seed, "update": u, "env_steps": u * steps_per_update}
+                    row.update(values)
+                    row.update({n: float(metrics[n][r, i]) for n in trainer.metric_names})
                     rows.append(row)
             update += k
             writer.write(rows)
-            rets = [r["episode_return"] for r in rows[-cfg.num_seeds :]]
+            rets = [r["episode_return"] for r in rows[-len(runs) :]]
             rets = [x for x in rets if np.isfinite(x)]
             progress.update(
                 update * steps_per_update, float(np.mean(rets)) if rets else None, run_s
@@ -165,10 +172,9 @@ def train(cfg: Config, env=None) -> dict:
     ckpt.close()
 
     rows = writer.read()
-    seeds = [cfg.seed + s for s in range(cfg.num_seeds)]
-    finals = _final_returns(rows, seeds)
+    finals = _final_returns(rows, runs)
     vals = [x for x in finals if x is not None]
-    steps_run = (update - start) * steps_per_update * cfg.num_seeds
+    steps_run = (update - start) * steps_per_update * trainer.num_runs
     summary = {
         "env": cfg.env,
         "algo": cfg.algo,
@@ -178,6 +184,8 @@ def train(cfg: Config, env=None) -> dict:
         "updates": update,
         "env_steps": update * steps_per_update,
         "status": status,
+        "sweep": {k: list(v) for k, v in flat_sweep(cfg).items()},
+        "runs": trainer.num_runs,
         "final_returns": finals,
         "final_return_mean": float(np.mean(vals)) if vals else None,
         "steps_per_second": steps_run / run_s if run_s > 0 else None,
@@ -188,7 +196,7 @@ def train(cfg: Config, env=None) -> dict:
         "processes": jax.process_count(),
     }
     if "win_rate" in trainer.metric_names:
-        summary["final_win_rates"] = _final_returns(rows, seeds, key="win_rate")
+        summary["final_win_rates"] = _final_returns(rows, runs, key="win_rate")
     if "restarts" in trainer.metric_names:  # instances restarted after faults, all seeds
         summary["restarts"] = int(sum(r["restarts"] or 0 for r in rows))
     if not primary:

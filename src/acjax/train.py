@@ -2,8 +2,11 @@
 
 `make_trainer(cfg)` builds
     init()                      -> (learner, runner)   every leaf has a leading seed axis
-    chunk(learner, runner)      -> (learner, runner, metrics [seeds, K])
-where one chunk scans K PPO updates. Seeds are a vmapped axis of the whole program; the env axis
+    chunk(learner, runner)      -> (learner, runner, metrics [runs, K])
+where one chunk scans K PPO updates. Runs are a vmapped axis of the whole program: the seeds,
+crossed with the values of swept hyper-parameters (`sweep.<key>=[...]`, value-major: run r is
+value combination r // num_seeds and seed index r % num_seeds; each run's values enter the
+update as arrays, `Trainer.swept`). The env axis
 of the runner is sharded over the mesh axis 'd' (all devices that divide num_envs) with
 `shard_map`; gradients, value statistics and metrics are averaged over 'd', so every device holds
 the same learner. The host loop (`acjax.run.train`) only logs, checkpoints and checks signals
@@ -23,6 +26,7 @@ runs the same host loop in lockstep, process 0 alone writes the run's files.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, NamedTuple
 
 import jax
@@ -34,7 +38,7 @@ from jax.sharding import PartitionSpec as P
 
 from acjax import algos
 from acjax import losses as L
-from acjax.config import Config, ConfigError
+from acjax.config import Config, ConfigError, sweep_grid, with_values
 from acjax.envs.registry import make as make_env
 from acjax.envs.wrappers import AutoReset, EpisodeStats
 from acjax.nets import make_head, make_nets, unroll
@@ -169,6 +173,11 @@ class Trainer:
             )
         self.steps_per_update = cfg.num_envs * ppo.rollout_len
         self.metric_names = METRIC_NAMES + self.spec.metrics
+        # a sweep: runs r = value combination r // num_seeds, seed index r % num_seeds
+        self.sweep_keys, combos = sweep_grid(cfg)
+        self.num_runs = len(combos) * cfg.num_seeds
+        self.run_values = [combos[r // cfg.num_seeds] for r in range(self.num_runs)]
+        self.run_seeds = [cfg.seed + r % cfg.num_seeds for r in range(self.num_runs)]
         self.num_updates = cfg.num_updates
         self.optimizer = self.algo.optimization.make_optimizer(self)
         self._compiled: dict[int, Any] = {}
@@ -221,7 +230,31 @@ class Trainer:
         )
 
     def seed_keys(self) -> jax.Array:
-        return jnp.stack([jax.random.PRNGKey(self.cfg.seed + s) for s in range(self.cfg.num_seeds)])
+        return jnp.stack([jax.random.PRNGKey(s) for s in self.run_seeds])
+
+    def hparams(self) -> dict:
+        """Each run's values of the swept keys, {key: [runs]} (empty without a sweep)."""
+        return {
+            k: np.asarray([v[j] for v in self.run_values], np.float32)
+            for j, k in enumerate(self.sweep_keys)
+        }
+
+    @contextlib.contextmanager
+    def swept(self, hparams: dict):
+        """While a run's update is traced: the config with the run's (traced) values of the
+        swept keys, and the algorithm and optimizer built from it. The optimizer state's
+        structure does not depend on these values, so the state made at init serves."""
+        if not hparams:
+            yield
+            return
+        saved = self.cfg, self.algo, self.optimizer
+        self.cfg = with_values(self.cfg, tuple(hparams), tuple(hparams.values()))
+        self.algo = algos.make(self.cfg, self.spec, self.head)
+        self.optimizer = self.algo.optimization.make_optimizer(self)
+        try:
+            yield
+        finally:
+            self.cfg, self.algo, self.optimizer = saved
 
     def shardings(self, learner, runner):
         rep = NamedSharding(self.mesh, P())
@@ -229,8 +262,8 @@ class Trainer:
         return jax.tree.map(lambda _: rep, learner), jax.tree.map(lambda _: env, runner)
 
     def init(self) -> tuple[Learner, Runner]:
-        """Initial learner and runner for every seed: seed index s runs seed `cfg.seed + s`, so a
-        vmapped sweep reproduces the runs of its seeds one by one."""
+        """Initial learner and runner for every run: run r has seed `run_seeds[r]` (seed index s
+        runs seed `cfg.seed + s`), so a vmapped sweep reproduces its runs one by one."""
         keys = self.seed_keys()
         learners = [self._init_params(k) for k in keys]  # not vmapped: see AgentNet.init
         learner = jax.tree.map(lambda *xs: jnp.stack(xs), *learners)
@@ -387,6 +420,11 @@ class Trainer:
             start(traj.actor_h), start(critic_h), seq(traj.alive),
         )  # fmt: skip
 
+    def _update_swept(self, learner: Learner, runner: Runner, hparams: dict):
+        """One update of one run with its values of the swept keys (`swept`)."""
+        with self.swept(hparams):
+            return self._update(learner, runner)
+
     def _update(self, learner: Learner, runner: Runner):
         ppo, algo = self.cfg.ppo, self.algo
         key, k_roll, k_opt = jax.random.split(learner.key, 3)
@@ -444,32 +482,34 @@ class Trainer:
 
     # ------------------------------------------------------------------ chunks
     def _chunk_fn(self, k: int):
-        def per_seed(learner, runner):
+        def per_run(learner, runner, hparams):
             def body(carry, _):
-                learner, runner, metrics = self._update(*carry)
+                learner, runner, metrics = self._update_swept(*carry, hparams)
                 return (learner, runner), metrics
 
             (learner, runner), metrics = jax.lax.scan(body, (learner, runner), None, length=k)
             return learner, runner, metrics
 
-        def chunk(learner, runner):
-            return jax.vmap(per_seed)(learner, runner)
+        def chunk(learner, runner, hparams):
+            return jax.vmap(per_run)(learner, runner, hparams)
 
         return jax.shard_map(
             chunk,
             mesh=self.mesh,
-            in_specs=(P(), P(None, AXIS)),
+            in_specs=(P(), P(None, AXIS), P()),
             out_specs=(P(), P(None, AXIS), P()),
             check_vma=False,  # Jumanji mixes device-varying and replicated values internally
         )
 
     def compile(self, learner, runner, k: int):
-        """AOT-compile the chunk of k updates for these shapes (cached)."""
+        """AOT-compile the chunk of k updates for these shapes (cached): fn(learner, runner)."""
         if k not in self._compiled:
             ls, rs = self.shardings(learner, runner)  # explicit: also for empty (H = 0) memories
             rep = NamedSharding(self.mesh, P())
+            hparams = place(self.hparams(), jax.tree.map(lambda _: rep, self.hparams()))
             fn = jax.jit(self._chunk_fn(k), donate_argnums=(0, 1), out_shardings=(ls, rs, rep))
-            self._compiled[k] = fn.lower(learner, runner).compile()
+            compiled = fn.lower(learner, runner, hparams).compile()
+            self._compiled[k] = lambda learner, runner: compiled(learner, runner, hparams)
         return self._compiled[k]
 
     def chunk_sizes(self, start_update: int = 0) -> list[int]:

@@ -125,7 +125,8 @@ def belief_acting(cfg, spec, head) -> BeliefChain:
 def acpo(cfg, spec, head) -> Algorithm:
     n, ppo, c = spec.num_agents, cfg.ppo, cfg.acpo
     critic = ChainedCritic(n, head, c.critic_view, c.critic_prefix)
-    lambda_m = c.lambda_micro or ppo.gae_lambda ** (1.0 / n)
+    auto = not isinstance(c.lambda_micro, jax.Array) and c.lambda_micro == 0  # (swept: an array)
+    lambda_m = ppo.gae_lambda ** (1.0 / n) if auto else c.lambda_micro
     adv = ChainedGAE(ppo.gamma ** (1.0 / n), lambda_m)
     return Algorithm("acpo", belief_acting(cfg, spec, head), critic, adv, JointPPO())
 

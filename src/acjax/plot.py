@@ -1,0 +1,164 @@
+"""`acjax plot RUN [RUN ...]`: learning curves and final-return statistics over seeds.
+
+Runs are grouped by (env, algo, swept values); the seeds of a group (the seeds of one run
+folder, or of several folders with the same settings) are its samples. Written to `--out`:
+
+- `curves-<env>.png`: mean episode return against env steps, one line per group, with a band of
+  one standard error of the mean over seeds (the paper's figures);
+- `iqm-<env>.png`: each group's interquartile mean (IQM) of final returns with its 95% stratified
+  bootstrap confidence interval (rliable's practice, Agarwal et al. 2021, computed by `rliable`);
+- `curves.csv`: the aggregated curves (env, group, env_steps, mean, standard error, seeds);
+- `final.md`: a table of final returns per task and group: mean, standard error, IQM [95% CI].
+
+A run's final return per seed is the mean episode return over the last 10% of its updates that
+finished episodes (as in `summary.json`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+LAST_FRACTION = 0.1
+
+
+def load_runs(paths: list[str | Path]) -> dict[tuple[str, str], dict[int, list[tuple]]]:
+    """{(env, group): {seed: [(env_steps, episode_return), ...]}} from run folders. A group is
+    the algorithm and the run's values of swept keys (`acpo ppo.lr=0.001`)."""
+    out: dict = defaultdict(dict)
+    for p in paths:
+        p = Path(p)
+        if not (p / "metrics.jsonl").is_file() or not (p / "config.yaml").is_file():
+            raise FileNotFoundError(f"plot: {p} is not a run folder (no metrics.jsonl/config.yaml)")
+        cfg = yaml.safe_load((p / "config.yaml").read_text())
+        rows = [json.loads(x) for x in (p / "metrics.jsonl").read_text().splitlines() if x]
+        swept = sorted(_flat(cfg.get("sweep") or {}))
+        for r in rows:
+            label = " ".join([cfg["algo"], *(f"{k}={r[k]:g}" for k in swept)])
+            curve = out[(cfg["env"], label)].setdefault(r["seed"], [])
+            curve.append((r["env_steps"], r["episode_return"]))
+    return dict(out)
+
+
+def _flat(d: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in d.items():
+        keys += _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+    return keys
+
+
+def final_return(curve: list[tuple]) -> float:
+    """The mean episode return over the last 10% of the updates that finished episodes."""
+    vals = [y for _, y in sorted(curve) if y is not None and math.isfinite(y)]
+    if not vals:
+        return math.nan
+    return float(np.mean(vals[-max(1, int(len(vals) * LAST_FRACTION)) :]))
+
+
+def mean_and_se(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the mean (sample standard deviation / sqrt(n); 0 for n = 1)."""
+    x = np.asarray(x, float)
+    n = x.shape[axis]
+    se = np.std(x, axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(np.mean(x, axis))
+    return np.mean(x, axis=axis), se
+
+
+def iqm_with_ci(scores: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """IQM of one group's final returns (seeds x tasks) and its 95% stratified bootstrap
+    interval (`rliable.library.get_interval_estimates`, percentile method)."""
+    from rliable import library, metrics
+
+    scores = np.asarray(scores, float).reshape(len(scores), -1)
+    # rliable's `random_state` does not reach arch 7's bootstrap, which draws from numpy's
+    # global generator: seed that (and put it back) so that the interval repeats
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        point, ci = library.get_interval_estimates(
+            {"g": scores}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=reps
+        )
+    finally:
+        np.random.set_state(saved)
+    return float(point["g"][0]), float(ci["g"][0, 0]), float(ci["g"][1, 0])
+
+
+def aggregate_curve(seeds: dict[int, list[tuple]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(env_steps, mean, standard error) over seeds at the steps every seed has; updates that
+    finished no episode are carried from the last that did."""
+    common = sorted(set.intersection(*(set(s for s, _ in c) for c in seeds.values())))
+    ys = []
+    for curve in seeds.values():
+        by = dict(curve)
+        last, col = math.nan, []
+        for s in common:
+            y = by[s]
+            last = y if y is not None and math.isfinite(y) else last
+            col.append(last)
+        ys.append(col)
+    mean, se = mean_and_se(np.asarray(ys), axis=0)
+    return np.asarray(common), mean, se
+
+
+def plot(paths: list[str | Path], out: str | Path) -> Path:
+    """Write the figures, curves.csv and final.md for these run folders into `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = load_runs(paths)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    envs = sorted({env for env, _ in runs})
+    table = ["| task | algorithm | seeds | final return (mean ± s.e.) | IQM [95% CI] |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    with (out / "curves.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["env", "group", "env_steps", "mean", "se", "seeds"])
+        for env in envs:
+            groups = sorted(g for e, g in runs if e == env)
+            fig, ax = plt.subplots(figsize=(6, 4))
+            stats = []
+            for g in groups:
+                seeds = runs[(env, g)]
+                steps, mean, se = aggregate_curve(seeds)
+                for row in zip(steps, mean, se, strict=True):
+                    w.writerow([env, g, int(row[0]), float(row[1]), float(row[2]), len(seeds)])
+                ax.plot(steps, mean, label=g)
+                ax.fill_between(steps, mean - se, mean + se, alpha=0.25)
+                finals = np.array([final_return(c) for c in seeds.values()])
+                finals = finals[np.isfinite(finals)]
+                if len(finals):
+                    m, s = mean_and_se(finals)
+                    iqm, lo, hi = iqm_with_ci(finals[:, None])
+                    stats.append((g, iqm, lo, hi))
+                    table.append(
+                        f"| {env} | {g} | {len(finals)} | {m:.2f} ± {s:.2f} | "
+                        f"{iqm:.2f} [{lo:.2f}, {hi:.2f}] |"
+                    )
+            ax.set(xlabel="env steps", ylabel="episode return", title=env)
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            fig.savefig(out / f"curves-{_safe(env)}.png", dpi=120)
+            plt.close(fig)
+            if stats:
+                fig, ax = plt.subplots(figsize=(6, 0.5 + 0.45 * len(stats)))
+                for y, (_, iqm, lo, hi) in enumerate(stats):
+                    ax.errorbar(iqm, y, xerr=[[iqm - lo], [hi - iqm]], fmt="o", capsize=4)
+                ax.set_yticks(range(len(stats)), [g for g, *_ in stats])
+                ax.set(xlabel="IQM of final return (95% stratified bootstrap CI)", title=env)
+                fig.tight_layout()
+                fig.savefig(out / f"iqm-{_safe(env)}.png", dpi=120)
+                plt.close(fig)
+    (out / "final.md").write_text("\n".join(table) + "\n")
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in name)

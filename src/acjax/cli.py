@@ -103,7 +103,14 @@ def main(argv: list[str] | None = None) -> int:
     p_plot = sub.add_parser("plot", help="learning curves and final-return statistics of runs")
     p_plot.add_argument("runs", nargs="+", help="run folders (their seeds and sweeps grouped)")
     p_plot.add_argument("--out", default="plots", help="output folder (default: plots)")
+    p_eval = sub.add_parser("eval", help="decentralized execution of a run's saved policies")
+    p_eval.add_argument("run_dir", help="the run folder (config.yaml and checkpoints/)")
+    p_eval.add_argument("--episodes", type=int, default=32, help="episodes per run and mode")
+    p_eval.add_argument("--steps", type=int, default=0, help="step cap (default: time limit)")
+    p_eval.add_argument("--no-gif", action="store_true", help="no GIF (warehouse port)")
     args = parser.parse_args(argv)
+    if args.command == "eval":
+        return _eval(args)
     if args.command == "render":
         return _render(args)
     if args.command == "plot":
@@ -175,6 +182,31 @@ def _render(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {path} (episode return {total:.1f})", file=sys.stderr)
+    return 0
+
+
+def _eval(args) -> int:
+    from acjax.config import ConfigError
+    from acjax.evaluate import evaluate_run
+
+    try:
+        out = evaluate_run(args.run_dir, args.episodes, args.steps, gif=not args.no_gif)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for r in out["runs"]:
+        label = " ".join(
+            f"{k}={v:g}" for k, v in r.items() if k not in ("seed", "sampled", "greedy")
+        )
+        for mode in ("sampled", "greedy"):
+            m = r[mode]
+            win = f", win rate {m['win_rate']:.2f}" if "win_rate" in m else ""
+            print(
+                f"seed {r['seed']} {label} {mode}: return {m['return_mean']:.2f} ± "
+                f"{m['return_se']:.2f} over {m['episodes']} episodes{win}".replace("  ", " "),
+                file=sys.stderr,
+            )
+    print(f"wrote {args.run_dir}/eval.json", file=sys.stderr)
     return 0
 
 

@@ -92,6 +92,13 @@ class ExternalConfig:
 
 
 @dataclass(frozen=True)
+class LogConfig:
+    """What a run writes besides metrics.jsonl/metrics.csv."""
+
+    tensorboard: bool = False  # TensorBoard event files in RUN_DIR/tensorboard (tensorboardX)
+
+
+@dataclass(frozen=True)
 class Config:
     env: str = "jumanji-rware-tiny-2ag"
     algo: str = "mappo"
@@ -116,6 +123,7 @@ class Config:
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
     external: ExternalConfig = field(default_factory=ExternalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     # keyword arguments of an external world's constructor (pettingzoo:<module>), for instance
     # env_kwargs.continuous_actions=true; plain YAML values
     env_kwargs: dict = field(default_factory=dict)

@@ -60,6 +60,28 @@ class MetricsWriter:
         return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line]
 
 
+class TensorBoard:
+    """The metrics rows as TensorBoard scalars (tensorboardX): one tag per metric, one run
+    label per seed (and swept values), against env steps. Written by process 0 only."""
+
+    def __init__(self, log_dir: Path, label_keys: tuple[str, ...]):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(logdir=str(log_dir), flush_secs=10)
+        self.label_keys = label_keys
+
+    def write(self, rows: list[dict], names: tuple[str, ...]) -> None:
+        for r in rows:
+            label = "_".join([f"seed{r['seed']}", *(f"{k}_{r[k]:g}" for k in self.label_keys)])
+            for n in names:
+                v = r.get(n)
+                if isinstance(v, float) and math.isfinite(v):
+                    self.writer.add_scalar(f"{n}/{label}", v, r["env_steps"])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def _fmt(n: float) -> str:
     for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= div:

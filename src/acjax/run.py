@@ -86,7 +86,7 @@ def train(cfg: Config, env=None) -> dict:
     checkpoint (Orbax coordinates them) and stop at the same call boundary; only process 0
     writes config.yaml, the metrics, summary.json and the progress bar."""
     from acjax.config import to_dict
-    from acjax.logging import MetricsWriter, Progress
+    from acjax.logging import MetricsWriter, Progress, TensorBoard
 
     t_start = time.perf_counter()
     primary = jax.process_index() == 0
@@ -104,6 +104,11 @@ def train(cfg: Config, env=None) -> dict:
         for seed, values in zip(trainer.run_seeds, trainer.run_values, strict=True)
     ]
     writer = MetricsWriter(run_dir, trainer.sweep_keys + trainer.metric_names, files=primary)
+    tboard = (
+        TensorBoard(run_dir / "tensorboard", trainer.sweep_keys)
+        if cfg.log.tensorboard and primary
+        else None
+    )
     start = 0
     if cfg.resume:
         last = ckpt.latest()
@@ -137,6 +142,8 @@ def train(cfg: Config, env=None) -> dict:
                 last = ckpt.latest()
                 progress.close()
                 ckpt.close()
+                if tboard is not None:
+                    tboard.close()
                 raise NonFiniteLoss(
                     f"non-finite loss at update {bad}; stopped. The last good checkpoint is "
                     f"update {last} in {run_dir / 'checkpoints'} (resume={run_dir})"
@@ -152,6 +159,8 @@ def train(cfg: Config, env=None) -> dict:
                     rows.append(row)
             update += k
             writer.write(rows)
+            if tboard is not None:
+                tboard.write(rows, trainer.metric_names)
             rets = [r["episode_return"] for r in rows[-len(runs) :]]
             rets = [x for x in rets if np.isfinite(x)]
             progress.update(
@@ -170,6 +179,8 @@ def train(cfg: Config, env=None) -> dict:
                 break
     progress.close()
     ckpt.close()
+    if tboard is not None:
+        tboard.close()
 
     rows = writer.read()
     finals = _final_returns(rows, runs)

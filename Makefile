@@ -6,7 +6,7 @@ CONFIG  ?=
 ARGS    ?=
 BENCH   ?= full
 
-.PHONY: install train sweep plot test test-slow bench bench-external lint clean
+.PHONY: install train sweep plot reproduce test test-slow bench bench-external lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,13 @@ RUNS ?= runs/*
 OUT  ?= plots
 plot: install
 	$(VENV)/bin/acjax plot $(RUNS) --out $(OUT)
+
+# Every algorithm on every task of a task set, and a report: make reproduce TASKSET=warehouse
+# BUDGET=2000000 SEEDS=4 [ARGS="num_envs=32"] (report in reports/<taskset>)
+TASKSET ?= warehouse
+BUDGET  ?= 2000000
+reproduce: install
+	$(PY) -m acjax.reproduce --taskset $(TASKSET) --budget $(BUDGET) --seeds $(SEEDS) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q

@@ -137,9 +137,29 @@ def test_table1_columns():
     # HASPI alpha = 1 matches the paper's (A, A) column up to the softmax's residual mass.
     np.testing.assert_allclose(results["haspi_alpha1"], aa, atol=1e-9)
     # HASPI alpha = 5: the paper prints (C, C); exact HASPI from this init does NOT reproduce
-    # that (its QRE stays near (A, A); it only moves to C for alpha >~ 8), so only our computed
-    # behaviour is pinned here, not the paper's claim.
+    # that (it stays near (A, A) below alpha* = 6.71), so only our computed behaviour is pinned
+    # here, not the paper's claim (table1.haspi_switch_alpha says why).
     assert results["haspi_alpha5"].argmax() == 0 and results["haspi_alpha5"][0, 0] > 0.95
+
+
+def test_haspi_switches_to_c_above_alpha_star_and_the_paper_needs_a_scaled_temperature():
+    from acjax.tabular.solvers import haspi
+
+    star = table1.haspi_switch_alpha()
+    assert 6.70 < star < 6.72
+    transition, reward, gamma = matrix_game(table1.PAYOFF, 0.9)
+
+    def end(alpha, init):
+        start = [np.tile(np.asarray(init, float), (2, 1)) for _ in range(2)]
+        return "ABC"[haspi(transition, reward, gamma, start, alpha=alpha).policies[1][0].argmax()]
+
+    assert [end(a, table1.INIT) for a in (1, 5, star - 0.01, star + 0.01, 10)] == list("AAACC")
+    # the paper's pair (1: A, 5: C) holds for temperatures scaled by c in (star / 5, star):
+    # entropy in bits (c = 1 / ln 2) is one such scale; the unscaled definition is not
+    c = 1 / np.log(2)
+    assert (end(1 * c, table1.INIT), end(5 * c, table1.INIT)) == ("A", "C")
+    # from a uniform init both temperatures reach (C, C): the alpha = 1 entry rules it out
+    assert (end(1, np.ones(3) / 3), end(5, np.ones(3) / 3)) == ("C", "C")
 
 
 def test_acpi_follows_appendix_g_trace():

@@ -65,6 +65,30 @@ def joint_policies(gamma=0.9):
     return out
 
 
+def haspi_switch_alpha(init=INIT, gamma=0.9, lo=1.0, hi=10.0, iters=40) -> float:
+    """The temperature at which exact HASPI from `init` stops converging to (A, A) and
+    converges to (C, C) instead (bisection; both agents start from `init`).
+
+    From the paper's init (0.6, 0.2, 0.2) this is alpha* = 6.7116: alpha = 5 ends at (A, A)
+    (0.985 per agent), not at the paper's (C, C). The paper's two HASPI entries (alpha = 1:
+    (A, A), alpha = 5: (C, C)) both hold only if its temperature is c times this one with
+    1.343 < c < 6.71, e.g. an entropy measured in bits (c = 1/ln 2); from a uniform init both
+    alphas reach (C, C), which contradicts the alpha = 1 entry. docs/equations.md section 7."""
+    transition, reward, gamma = matrix_game(PAYOFF, gamma)
+    S = reward.shape[0]
+    start = [np.tile(np.asarray(init, float), (S, 1)) for _ in range(2)]
+
+    def ends_at_a(alpha):
+        return haspi(transition, reward, gamma, start, alpha=alpha).policies[0][0].argmax() == 0
+
+    if not (ends_at_a(lo) and not ends_at_a(hi)):
+        raise ValueError(f"no switch from (A, A) to (C, C) between alpha {lo} and {hi}")
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ends_at_a(mid) else (lo, mid)
+    return (lo + hi) / 2
+
+
 def _format(name, matrix):
     paper = f"  (paper Table 1: {PAPER[name]})" if name in PAPER else ""
     lines = [f"{name}:{paper}", "        " + "".join(f"{a:>10}" for a in ACTIONS)]
@@ -86,6 +110,11 @@ def main(argv=None):
     print("Converged joint policies P[a_0, a_1], init pi(A)=0.6, pi(B)=pi(C)=0.2:")
     for name, matrix in results.items():
         print(_format(name, matrix))
+    print(
+        f"HASPI from this init switches from (A, A) to (C, C) at alpha* = "
+        f"{haspi_switch_alpha():.4f}: alpha = 5 < alpha* ends at (A, A), so the paper's (C, C) "
+        "entry needs a temperature scaled by 1.34-6.71 (see haspi_switch_alpha)"
+    )
 
 
 if __name__ == "__main__":

@@ -101,8 +101,28 @@ def test_short_acpo_runs(algo, share, tmp_path):
     assert len(rows) == 4
     for r in rows:
         assert np.isfinite([r["actor_loss"], r["value_loss"], r["grad_norm"], r["aux_loss"]]).all()
+        # sampled predictions of 5 actions match the sampled actual ones sometimes, not always
+        assert 0.05 < r["pred_match"] < 0.95
     aux = [r["aux_loss"] for r in rows]
     if algo == "acpo" and share == "false":
         assert min(aux) > 0  # the prediction loss trains unshared networks
     elif share == "true":
         assert max(aux) == 0
+
+
+def test_prediction_match_counts_earlier_agents_predicted_right():
+    from acjax.algos.acpo import prediction_match
+    from acjax.belief import policy_inputs
+
+    head, n = CategoricalHead(3), 3
+    actions = jnp.array([[2, 0, 1], [1, 1, 0]])  # [batch, N]
+    enc = head.encode(actions)  # [B, N, 3]
+    # agent i's slots hold the actual a_j for j < i: a perfect chain
+    lower = (jnp.arange(n - 1)[None, :] < jnp.arange(n)[:, None])[None, :, :, None]
+    prefix = jnp.broadcast_to(enc[:, None, : n - 1, :], (2, n, n - 1, 3)) * lower
+    obs, ids = jnp.zeros((2, n, 4)), jnp.broadcast_to(jnp.eye(n), (2, n, n))
+    assert float(prediction_match(policy_inputs(obs, ids, prefix), actions, head, n)) == 1.0
+    # agent 2 mispredicts agent 0 in the first sample: 1 of the 2 x 3 pairs (j < i) is wrong
+    wrong = prefix.at[0, 2, 0].set(head.encode(jnp.array(0)))
+    match = prediction_match(policy_inputs(obs, ids, wrong), actions, head, n)
+    assert float(match) == pytest.approx(5 / 6)

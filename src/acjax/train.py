@@ -38,6 +38,7 @@ from jax.sharding import PartitionSpec as P
 
 from acjax import algos
 from acjax import losses as L
+from acjax.algos.acpo import BeliefChain, prediction_match
 from acjax.config import Config, ConfigError, sweep_grid, with_values
 from acjax.envs.registry import make as make_env
 from acjax.envs.wrappers import AutoReset, EpisodeStats
@@ -172,7 +173,9 @@ class Trainer:
                 f"do not split into {ppo.num_minibatches} minibatches"
             )
         self.steps_per_update = cfg.num_envs * ppo.rollout_len
-        self.metric_names = METRIC_NAMES + self.spec.metrics
+        chain = isinstance(self.algo.acting, BeliefChain) and not self.head.continuous
+        chain = chain and self.spec.num_agents > 1 and cfg.acpo.belief != "none"
+        self.metric_names = METRIC_NAMES + self.spec.metrics + (("pred_match",) if chain else ())
         # a sweep: runs r = value combination r // num_seeds, seed index r % num_seeds
         self.sweep_keys, combos = sweep_grid(cfg)
         self.num_runs = len(combos) * cfg.num_seeds
@@ -474,6 +477,9 @@ class Trainer:
         if "win_rate" in self.spec.metrics:
             won = jax.lax.psum(jnp.sum(done & traj.won), AXIS)
             metrics["win_rate"] = jnp.where(episodes > 0, won / jnp.maximum(episodes, 1), jnp.nan)
+        if "pred_match" in self.metric_names:  # the belief chain's predictions, discrete
+            match = prediction_match(traj.actor_in, traj.action, self.head, self.spec.num_agents)
+            metrics["pred_match"] = jax.lax.pmean(match, AXIS)
         if "restarts" in self.spec.metrics:
             restarts = jax.lax.psum(jnp.sum(traj.restarts), AXIS)
             metrics["restarts"] = restarts.astype(jnp.float32)

@@ -73,6 +73,17 @@ class BeliefChain:
         return self.aux_coef * jnp.sum(per_pair * valid) / jnp.sum(valid)
 
 
+def prediction_match(actor_in, actions, head, n: int) -> jax.Array:
+    """The share of agent i's predictions a~_j (j < i) written into its policy inputs that
+    equal the actual a_j, over every such pair and sample (discrete actions; a diagnostic of
+    the belief chain, the `pred_match` metric)."""
+    prefix = split_inputs(actor_in, n, head.slot_dim)[2]  # [..., N(i), N-1, S]
+    actual = head.encode(actions)[..., : n - 1, :]  # [..., N-1, S]
+    same = jnp.all(prefix == actual[..., None, :, :], axis=-1)  # [..., N(i), N-1]
+    lower = jnp.arange(n - 1)[None, :] < jnp.arange(n)[:, None]  # slot j < i holds a~_j
+    return jnp.sum(same * lower) / (lower.sum() * same[..., 0, 0].size)
+
+
 @dataclass(frozen=True)
 class ChainedCritic:
     """V(x, id=i, a_{<i}): the actual actions of agents 0..i-1 (or, as an ablation, the

@@ -64,9 +64,9 @@ def _final_returns(
     """Per run (seed, swept values): the mean of `key` (the episode return) over the last 10%
     of the updates that finished episodes."""
     out = []
-    label = lambda r, values: (r["seed"], *(r[k] for k in values))  # noqa: E731
     for seed, values in runs:
-        rets = [r[key] for r in rows if label(r, values) == (seed, *values.values())]
+        mine = (r for r in rows if r["seed"] == seed and all(r[k] == v for k, v in values.items()))
+        rets = [r[key] for r in mine]
         vals = [x for x in rets if x is not None]
         tail = vals[-max(1, int(len(vals) * last_frac)) :]
         out.append(float(np.mean(tail)) if tail else None)

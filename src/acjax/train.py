@@ -512,7 +512,8 @@ class Trainer:
         if k not in self._compiled:
             ls, rs = self.shardings(learner, runner)  # explicit: also for empty (H = 0) memories
             rep = NamedSharding(self.mesh, P())
-            hparams = place(self.hparams(), jax.tree.map(lambda _: rep, self.hparams()))
+            hp = self.hparams()
+            hparams = place(hp, jax.tree.map(lambda _: rep, hp))
             fn = jax.jit(self._chunk_fn(k), donate_argnums=(0, 1), out_shardings=(ls, rs, rep))
             compiled = fn.lower(learner, runner, hparams).compile()
             self._compiled[k] = lambda learner, runner: compiled(learner, runner, hparams)

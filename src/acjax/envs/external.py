@@ -308,20 +308,20 @@ class HostPool:
     def _reset_batch(self, seeds: np.ndarray):
         self.host_calls["reset"] += 1
         seeds = np.asarray(seeds)
-        ids = self._new_ids(seeds.reshape(-1).tolist())
-        firsts = self.executor.run("reset", [(i, self._next_seed(i)) for i in ids], self.rng)
-        out = [(i, *self._started(i, f)) for i, f in zip(ids, firsts, strict=True)]
+        out = self._make(seeds.reshape(-1).tolist())
         return self._stack(out, seeds.shape, (np.int32, np.float32, np.float32, bool))
+
+    def _make(self, seeds: list[int]) -> list[tuple]:
+        """New instances in their first episodes: (id, obs, state, mask) for each seed."""
+        ids = self._new_ids(seeds)
+        firsts = self.executor.run("reset", [(i, self._next_seed(i)) for i in ids], self.rng)
+        return [(i, *self._started(i, f)) for i, f in zip(ids, firsts, strict=True)]
 
     def _ensure(self, ids: list[int]) -> None:
         """Instances a resumed run refers to but this process has not made yet: made now, in
         new episodes (seeded by their ids)."""
-        top = max(ids) + 1
-        if top > len(self.seeds):
-            new = self._new_ids(list(range(len(self.seeds), top)))
-            firsts = self.executor.run("reset", [(i, self._next_seed(i)) for i in new], self.rng)
-            for i, f in zip(new, firsts, strict=True):
-                self._started(i, f)
+        if max(ids) >= len(self.seeds):
+            self._make(list(range(len(self.seeds), max(ids) + 1)))
 
     def step(self, ids: np.ndarray, ticks: np.ndarray, actions: np.ndarray):
         """Step every instance of the batch once (auto-resetting ended episodes)."""

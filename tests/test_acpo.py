@@ -103,7 +103,20 @@ def test_short_acpo_runs(algo, share, tmp_path):
         assert np.isfinite([r["actor_loss"], r["value_loss"], r["grad_norm"], r["aux_loss"]]).all()
         # sampled predictions of 5 actions match the sampled actual ones sometimes, not always
         assert 0.05 < r["pred_match"] < 0.95
+        assert r["adv_var"] > 0 and np.isfinite(r["adv_var_ratio"])
+        # the chained critic's value moves with a counterfactual prefix; MAPPO's critic has none
+        assert r["prefix_sens"] > 0 if algo == "acpo" else "prefix_sens" not in r
     aux = [r["aux_loss"] for r in rows]
+    if algo == "acpo" and share == "true":  # the same run with the prefix its chain predicted
+        cfg = tiny_config(
+            "algo=acpo", "acpo.belief=none", "acpo.critic_prefix=predicted",
+            "env=jumanji-rware-tiny-4ag", tmp_path=tmp_path / "predicted",
+        )  # fmt: skip
+        train(cfg)
+        lines = (tmp_path / "predicted/metrics.jsonl").read_text().splitlines()
+        rows = [json.loads(x) for x in lines]
+        # without beliefs every prefix is empty, so a counterfactual one changes nothing
+        assert [r["prefix_sens"] for r in rows] == [0.0] * 4
     if algo == "acpo" and share == "false":
         assert min(aux) > 0  # the prediction loss trains unshared networks
     elif share == "true":

@@ -94,22 +94,26 @@ def entropy_loss(entropy, ent_coef, valid=None):
     return -ent_coef * masked_mean(entropy, valid)
 
 
+def moments(x, axes=None, axis_name=None):
+    """Mean and population variance of x over `axes` (None: all), with the moments averaged by
+    jax.lax.pmean over the mapped axis `axis_name` (devices, equal shards) when given:
+        m = pmean(mean(x)),  var = pmean(mean((x - m) ** 2))."""
+    m = jnp.mean(x, axis=axes)
+    if axis_name is not None:
+        m = jax.lax.pmean(m, axis_name)
+    var = jnp.mean((x - m) ** 2, axis=axes)
+    if axis_name is not None:
+        var = jax.lax.pmean(var, axis_name)
+    return m, var
+
+
 def normalize_advantages(adv, per_agent=False, axis_name=None, eps=1e-8):
     """Advantage normalization (adv - mean) / (std + eps), as in PPO/MAPPO implementations.
 
     Jointly over all entries, or with `per_agent` per agent: statistics over every axis but the
-    last, which is the agent axis. With `axis_name`, the first and second moments are averaged
-    with jax.lax.pmean over that mapped axis (devices), so that every device normalizes with the
-    statistics of the whole batch (equal shard sizes):
-        m = pmean(mean(adv)),  s = sqrt(pmean(mean((adv - m) ** 2))).
-    The std is the population (biased) standard deviation."""
-    axes = tuple(range(adv.ndim - 1)) if per_agent else None
-    m = jnp.mean(adv, axis=axes)
-    if axis_name is not None:
-        m = jax.lax.pmean(m, axis_name)
-    var = jnp.mean((adv - m) ** 2, axis=axes)
-    if axis_name is not None:
-        var = jax.lax.pmean(var, axis_name)
+    last, which is the agent axis. With `axis_name`, every device normalizes with the statistics
+    of the whole batch (`moments`). The std is the population (biased) standard deviation."""
+    m, var = moments(adv, tuple(range(adv.ndim - 1)) if per_agent else None, axis_name)
     return (adv - m) / (jnp.sqrt(var) + eps)
 
 

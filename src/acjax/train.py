@@ -38,7 +38,7 @@ from jax.sharding import PartitionSpec as P
 
 from acjax import algos
 from acjax import losses as L
-from acjax.algos.acpo import BeliefChain, prediction_match
+from acjax.algos.acpo import BeliefChain, ChainedCritic, prediction_match
 from acjax.config import Config, ConfigError, sweep_grid, with_values
 from acjax.envs.registry import make as make_env
 from acjax.envs.wrappers import AutoReset, EpisodeStats
@@ -113,6 +113,8 @@ METRIC_NAMES = (
     "clip_frac",
     "grad_norm",
     "aux_loss",
+    "adv_var",
+    "adv_var_ratio",
 )
 
 
@@ -175,7 +177,13 @@ class Trainer:
         self.steps_per_update = cfg.num_envs * ppo.rollout_len
         chain = isinstance(self.algo.acting, BeliefChain) and not self.head.continuous
         chain = chain and self.spec.num_agents > 1 and cfg.acpo.belief != "none"
-        self.metric_names = METRIC_NAMES + self.spec.metrics + (("pred_match",) if chain else ())
+        chained = isinstance(self.algo.critic, ChainedCritic) and self.spec.num_agents > 1
+        self.metric_names = (
+            METRIC_NAMES
+            + self.spec.metrics
+            + (("pred_match",) if chain else ())
+            + (("prefix_sens",) if chained else ())
+        )
         # a sweep: runs r = value combination r // num_seeds, seed index r % num_seeds
         self.sweep_keys, combos = sweep_grid(cfg)
         self.num_runs = len(combos) * cfg.num_seeds
@@ -326,6 +334,23 @@ class Trainer:
         out, h_in, h_last = unroll(self.critic.step(critic_params), h0, x, first)
         return out[..., 0], h_in, h_last
 
+    def prefix_sensitivity(self, critic_params, traj, values, h_in, stride: int = 16):
+        """How much the chained critic's value moves with its prefix (the `prefix_sens` metric):
+        at every stride-th step of the rollout, the mean |V(x, i, a_<i) - V(x, i, a'_<i)| over
+        agents i >= 1, where a' are the actions of the neighbouring environment of the batch
+        (a counterfactual prefix; with `acpo.critic_prefix=predicted` its predicted prefix),
+        divided by the standard deviation of V over those samples. 0: the prefix is ignored."""
+        pick = lambda x: x[::stride]  # noqa: E731
+        other = lambda x: jnp.roll(pick(x), 1, axis=1)  # noqa: E731
+        x = self.algo.critic.inputs(
+            pick(traj.obs), pick(traj.global_state), other(traj.action), other(traj.actor_in)
+        )
+        v = self.critic.apply(critic_params, pick(h_in), x, pick(traj.first))[1][..., 0]
+        ref = pick(values)[..., 1:]
+        _, var = L.moments(ref, None, AXIS)
+        change = jax.lax.pmean(jnp.mean(jnp.abs(v[..., 1:] - ref)), AXIS)
+        return change / (jnp.sqrt(var) + 1e-8)
+
     def actor_outputs(self, policy, batch: Batch):
         """The actor unrolled over each chunk from its stored start memory: (outputs
         [C, L, N, out], memories after the episode-start resets [C, L, N, H])."""
@@ -454,6 +479,11 @@ class Trainer:
         )
         if ppo.value_norm:
             value_norm = value_norm.update(targets, axis_name=AXIS)
+        # diagnostics: each agent's variance of the raw advantages over the batch
+        _, adv_var = L.moments(adv, tuple(range(adv.ndim - 1)), AXIS)
+        diag = {"adv_var": jnp.mean(adv_var), "adv_var_ratio": adv_var[-1] / adv_var[0]}
+        if "prefix_sens" in self.metric_names:
+            diag["prefix_sens"] = self.prefix_sensitivity(params["critic"], traj, old_v, critic_h)
         if ppo.adv_norm:  # over the whole batch (all devices), jointly or per agent
             adv = L.normalize_advantages(adv, ppo.adv_norm_per_agent, axis_name=AXIS)
         batch = self._chunks(traj, adv, targets, old_v, critic_h)
@@ -470,6 +500,7 @@ class Trainer:
             k: jax.lax.pmean(jnp.mean(v), AXIS) if jnp.issubdtype(v.dtype, jnp.floating) else v
             for k, v in aux.items()
         }
+        metrics.update(diag)
         metrics["episodes"] = episodes.astype(jnp.float32)
         metrics["episode_return"] = jnp.where(
             episodes > 0, ret_sum / jnp.maximum(episodes, 1), jnp.nan

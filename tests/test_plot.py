@@ -38,9 +38,9 @@ def test_iqm_and_its_bootstrap_interval_against_numpy():
     )  # a fixed seed repeats
 
 
-def _run(path, env, algo, seeds, curves, sweep=None):
+def _run(path, env, algo, seeds, curves, sweep=None, **settings):
     path.mkdir(parents=True)
-    cfg = {"env": env, "algo": algo, "sweep": sweep or {}}
+    cfg = {"env": env, "algo": algo, "sweep": sweep or {}, "run_dir": str(path), **settings}
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
     rows = []
     for seed, curve in zip(seeds, curves, strict=True):
@@ -70,5 +70,20 @@ def test_plot_writes_curves_table_and_figures(tmp_path, capsys):
     assert "| rware-tiny-2ag | acpo ppo.lr=0.001 | 1 |" in table
     csv_rows = (out / "curves.csv").read_text().splitlines()
     assert csv_rows[0] == "env,group,env_steps,mean,se,seeds" and len(csv_rows) == 1 + 12
+    # equal steps: rows after 200 steps left out, so the final returns come from updates 1-2
+    assert main(["plot", str(tmp_path / "a"), "--out", str(out / "200"), "--max-steps", "200"]) == 0
+    assert "| rware-tiny-2ag | mappo | 2 | 1.00 ± 0.00 |" in (out / "200/final.md").read_text()
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_plot_tells_ablations_apart_by_folder(tmp_path):
+    """Folders of one env and algorithm with different settings (not seeds or run folders) are
+    separate groups named by their folders; equal settings pool their seeds."""
+    _run(tmp_path / "acpo", "rware-tiny-2ag", "acpo", [0], [[1, 2]], acpo={"belief": "sample"})
+    _run(tmp_path / "more", "rware-tiny-2ag", "acpo", [1], [[3, 4]], acpo={"belief": "sample"})
+    runs = load_runs([tmp_path / "acpo", tmp_path / "more"])
+    assert list(runs) == [("rware-tiny-2ag", "acpo")] and len(runs[("rware-tiny-2ag", "acpo")]) == 2
+    _run(tmp_path / "none", "rware-tiny-2ag", "acpo", [0], [[0, 0]], acpo={"belief": "none"})
+    runs = load_runs([tmp_path / "acpo", tmp_path / "none"])
+    assert set(runs) == {("rware-tiny-2ag", "acpo (acpo)"), ("rware-tiny-2ag", "acpo (none)")}

@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     p_plot = sub.add_parser("plot", help="learning curves and final-return statistics of runs")
     p_plot.add_argument("runs", nargs="+", help="run folders (their seeds and sweeps grouped)")
     p_plot.add_argument("--out", default="plots", help="output folder (default: plots)")
+    p_plot.add_argument(
+        "--max-steps", type=int, default=None, help="leave out rows after this many env steps"
+    )
     p_eval = sub.add_parser("eval", help="decentralized execution of a run's saved policies")
     p_eval.add_argument("run_dir", help="the run folder (config.yaml and checkpoints/)")
     p_eval.add_argument("--episodes", type=int, default=32, help="episodes per run and mode")
@@ -214,7 +217,7 @@ def _plot(args) -> int:
     from acjax.plot import plot
 
     try:
-        out = plot(args.runs, args.out)
+        out = plot(args.runs, args.out, args.max_steps)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -28,19 +28,39 @@ import yaml
 LAST_FRACTION = 0.1
 
 
-def load_runs(paths: list[str | Path]) -> dict[tuple[str, str], dict[int, list[tuple]]]:
+# config keys that do not change what a run learns (where and how long it ran, its seeds)
+_NOT_SETTINGS = {"run_dir", "resume", "seed", "num_seeds", "total_timesteps", "progress", "sweep"}
+_NOT_SETTINGS |= {"updates_per_call", "checkpoint_interval_s", "keep_checkpoints", "devices"}
+
+
+def load_runs(
+    paths: list[str | Path], max_steps: int | None = None
+) -> dict[tuple[str, str], dict[int, list[tuple]]]:
     """{(env, group): {seed: [(env_steps, episode_return), ...]}} from run folders. A group is
-    the algorithm and the run's values of swept keys (`acpo ppo.lr=0.001`)."""
+    the algorithm and the run's values of swept keys (`acpo ppo.lr=0.001`); folders of one env
+    and algorithm whose settings differ otherwise (an ablation, a control) are told apart by
+    their folder names (`acpo (tiny-4ag-acpo-belief_none)`). With `max_steps`, rows after that
+    many env steps are left out (runs compared at equal steps)."""
     out: dict = defaultdict(dict)
+    loaded = []
     for p in paths:
         p = Path(p)
         if not (p / "metrics.jsonl").is_file() or not (p / "config.yaml").is_file():
             raise FileNotFoundError(f"plot: {p} is not a run folder (no metrics.jsonl/config.yaml)")
         cfg = yaml.safe_load((p / "config.yaml").read_text())
+        settings = {k: v for k, v in cfg.items() if k not in _NOT_SETTINGS}
+        loaded.append((p, cfg, json.dumps(settings, sort_keys=True, default=str)))
+    kinds = defaultdict(set)
+    for _, cfg, settings in loaded:
+        kinds[(cfg["env"], cfg["algo"])].add(settings)
+    for p, cfg, _ in loaded:
         rows = [json.loads(x) for x in (p / "metrics.jsonl").read_text().splitlines() if x]
         swept = sorted(_flat(cfg.get("sweep") or {}))
+        name = cfg["algo"] + (f" ({p.name})" if len(kinds[(cfg["env"], cfg["algo"])]) > 1 else "")
         for r in rows:
-            label = " ".join([cfg["algo"], *(f"{k}={r[k]:g}" for k in swept)])
+            if max_steps is not None and r["env_steps"] > max_steps:
+                continue
+            label = " ".join([name, *(f"{k}={r[k]:g}" for k in swept)])
             curve = out[(cfg["env"], label)].setdefault(r["seed"], [])
             curve.append((r["env_steps"], r["episode_return"]))
     return dict(out)
@@ -105,14 +125,15 @@ def aggregate_curve(seeds: dict[int, list[tuple]]) -> tuple[np.ndarray, np.ndarr
     return np.asarray(common), mean, se
 
 
-def plot(paths: list[str | Path], out: str | Path) -> Path:
-    """Write the figures, curves.csv and final.md for these run folders into `out`."""
+def plot(paths: list[str | Path], out: str | Path, max_steps: int | None = None) -> Path:
+    """Write the figures, curves.csv and final.md for these run folders into `out` (with
+    `max_steps`, of their rows up to that many env steps)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = load_runs(paths)
+    runs = load_runs(paths, max_steps)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     envs = sorted({env for env, _ in runs})

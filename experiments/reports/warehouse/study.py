@@ -125,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         while queue and len(running) < args.workers and left > args.min_start_s and not stopping:
             e = queue.pop(0)
             run = out / "runs" / e["name"]
-            where = [f"resume={run}"] if (run / "checkpoints").is_dir() else [f"run_dir={run}"]
-            cmd = [sys.executable, "-m", "acjax.cli", "train", "--config", e["config"]]
-            cmd += [*e["overrides"], *common, *where]
+            cmd = [sys.executable, "-m", "acjax.cli", "train"]
+            if (run / "checkpoints").is_dir():  # a resumed run keeps its own config
+                cmd += [f"resume={run}"]
+            else:
+                cmd += ["--config", e["config"], *e["overrides"], *common, f"run_dir={run}"]
             say(f"start {e['name']}: {' '.join(cmd[3:])}")
             with open(out / f"{e['name']}.log", "a") as f:
                 proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)

@@ -6,7 +6,7 @@ CONFIG  ?=
 ARGS    ?=
 BENCH   ?= full
 
-.PHONY: install train sweep plot reproduce test test-slow bench bench-external lint clean
+.PHONY: install train sweep plot reproduce report-warehouse test test-slow bench bench-external lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ TASKSET ?= warehouse
 BUDGET  ?= 2000000
 reproduce: install
 	$(PY) -m acjax.reproduce --taskset $(TASKSET) --budget $(BUDGET) --seeds $(SEEDS) $(ARGS)
+
+# the warehouse study's report from its committed data (experiments/reports/warehouse/)
+report-warehouse: install
+	$(PY) experiments/reports/warehouse/report.py
 
 test: install
 	$(PY) -m pytest -q

@@ -46,3 +46,16 @@ def test_difference_interval():
     d, lo, hi = diff_ci(rng.normal(10.0, 1.0, 8), rng.normal(10.0, 1.0, 8))
     assert lo < 0 < hi  # two samples of one distribution: the interval holds 0
     assert diff_ci(np.full(5, 2.0), np.full(3, 1.0)) == (1.0, 1.0, 1.0)  # no spread, no width
+
+
+def test_readmes_show_the_committed_study_data():
+    """The results and diagnostics blocks of README.md and the report's README, and the report's
+    results.md, are what report.py makes from the committed run data (no typed figures)."""
+    report = _module("report")
+    head, diag, sections = report.build(draw=False)
+    assert len(head) > 2 and len(diag) > 2
+    for readme in (HERE.parents[2] / "README.md", HERE / "README.md"):
+        text = readme.read_text()
+        assert report.fill(text, head, diag) == text, f"{readme}: run make report-warehouse"
+    results = (HERE / "results.md").read_text()
+    assert all(line in results for line in head + sections)

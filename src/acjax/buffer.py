@@ -1,0 +1,30 @@
+"""Replay inside the compiled program for the off-policy algorithms: flashbax's trajectory
+buffer (a maintained JAX library: its state is a pytree of arrays, so it is vmapped over seeds,
+sharded over devices with the environments and saved in checkpoints with the runner).
+
+Each environment has its own ring of `capacity` transitions along a time axis; a step adds one
+transition per environment, in order, overwriting the oldest once the ring is full. A sample is
+`batch` windows of `window` consecutive transitions of one environment, drawn uniformly among the
+windows that lie wholly in written slots and do not cross the write position (k-step targets,
+`acjax.td`). Sampling needs at least `window` transitions per environment.
+"""
+
+from __future__ import annotations
+
+import flashbax as fbx
+
+
+def make_buffer(envs: int, capacity: int, batch: int, window: int):
+    """A flashbax trajectory buffer for `envs` environments of `capacity` transitions each:
+    `init(transition)`, `add(state, [envs, T, ...])`, `sample(state, key).experience`
+    [batch, window, ...], `can_sample(state)`."""
+    if capacity < window:
+        raise ValueError(f"replay capacity {capacity} per environment < window {window}")
+    return fbx.make_trajectory_buffer(
+        add_batch_size=envs,
+        sample_batch_size=batch,
+        sample_sequence_length=window,
+        period=1,
+        min_length_time_axis=window,
+        max_length_time_axis=capacity,
+    )

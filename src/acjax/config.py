@@ -71,6 +71,27 @@ class ACPOConfig:
 
 
 @dataclass(frozen=True)
+class TD3Config:
+    """The off-policy algorithms (ac_td3, hatd3, maddpg): HARL's off-policy MA-MuJoCo values
+    (REFERENCES: `algos_cfgs/hatd3.yaml`); noise terms are in units of (high - low) / 2."""
+
+    train_interval: int = 50  # vector env steps per update, then the gradient steps
+    updates_per_train: float = 1.0  # gradient steps per vector env step
+    batch_size: int = 1000  # windows per gradient step (over all devices)
+    buffer_size: int = 1_000_000  # transitions of a run's replay (over all environments)
+    warmup_steps: int = 10_000  # env steps of uniform random actions before learning
+    n_step: int = 1  # transitions per target window (k + 1 of Appendix N's k-step form)
+    actor_lr: float = 5e-4
+    critic_lr: float = 1e-3
+    gamma: float = 0.99
+    tau: float = 0.005  # Polyak averaging of the target networks
+    expl_noise: float = 0.1
+    policy_noise: float = 0.2  # target policy smoothing (0: none)
+    noise_clip: float = 0.5
+    policy_freq: int = 2  # critic steps per actor (and target) step
+
+
+@dataclass(frozen=True)
 class MaMuJoCoConfig:
     """Options of the multi-agent MuJoCo worlds (`mamujoco-<robot>-<partition>`)."""
 
@@ -121,6 +142,7 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     net: NetConfig = field(default_factory=NetConfig)
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
+    td3: TD3Config = field(default_factory=TD3Config)
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
     external: ExternalConfig = field(default_factory=ExternalConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -134,7 +156,9 @@ class Config:
     @property
     def batch_steps(self) -> int:
         """Environment steps per update (per seed)."""
-        return self.num_envs * self.ppo.rollout_len
+        info = ALGO_REGISTRY.get(self.algo)
+        steps = self.td3.train_interval if info and info.off_policy else self.ppo.rollout_len
+        return self.num_envs * steps
 
     @property
     def num_updates(self) -> int:
@@ -396,9 +420,13 @@ def validate(cfg: Config) -> None:
         if key == "acpo.lambda_micro":
             _check(min(values) > 0, "sweep.acpo.lambda_micro", "values must be > 0 (0 = auto)")
     try:
-        make(cfg.env, cfg)
+        world = make(cfg.env, cfg)
     except ValueError as e:
         raise ConfigError(f"config key 'env': {e}") from None
+    if ALGO_REGISTRY[cfg.algo].off_policy and not world.spec.continuous:
+        raise ConfigError(
+            f"config key 'algo': {cfg.algo} needs continuous actions; {cfg.env} has discrete ones"
+        )
 
 
 def _validate_values(cfg: Config, where: str = "") -> None:
@@ -448,8 +476,9 @@ def _validate_values(cfg: Config, where: str = "") -> None:
         "ppo.value_loss",
         f"expected huber or mse, got {p.value_loss!r}",
     )
+    off_policy = ALGO_REGISTRY[cfg.algo].off_policy
     _check(
-        cfg.batch_steps % p.num_minibatches == 0,
+        off_policy or cfg.batch_steps % p.num_minibatches == 0,
         "ppo.num_minibatches",
         f"num_envs * rollout_len = {cfg.batch_steps} does not split into "
         f"{p.num_minibatches} minibatches",
@@ -460,6 +489,26 @@ def _validate_values(cfg: Config, where: str = "") -> None:
         f"{cfg.total_timesteps} is less than one update "
         f"(num_envs * rollout_len = {cfg.batch_steps})",
     )
+    t = cfg.td3
+    for key in ("train_interval", "batch_size", "buffer_size", "n_step", "policy_freq"):
+        _check(getattr(t, key) > 0, f"td3.{key}", f"must be positive, got {getattr(t, key)}")
+    for key in ("updates_per_train", "actor_lr", "critic_lr"):
+        _check(getattr(t, key) > 0, f"td3.{key}", f"must be positive, got {getattr(t, key)}")
+    for key in ("warmup_steps", "expl_noise", "policy_noise", "noise_clip"):
+        _check(getattr(t, key) >= 0, f"td3.{key}", f"must be >= 0, got {getattr(t, key)}")
+    for key in ("gamma", "tau"):
+        _check(
+            0 <= getattr(t, key) <= 1, f"td3.{key}", f"must lie in [0, 1], got {getattr(t, key)}"
+        )
+    if off_policy:
+        per_env = t.buffer_size // cfg.num_envs
+        _check(
+            per_env >= max(t.n_step, t.train_interval),
+            "td3.buffer_size",
+            f"{t.buffer_size} holds {per_env} transitions per environment, fewer than "
+            f"td3.n_step and td3.train_interval",
+        )
+        _check(cfg.net.rnn == "none", "net.rnn", f"{cfg.algo} has feed-forward policies only")
     c = cfg.acpo
     _check(
         c.belief in ("sample", "mode", "none"),

@@ -136,7 +136,7 @@ def train(cfg: Config, env=None) -> dict:
             # are replicated: each process reads its own copy
             metrics = local_value(metrics)
             run_s += time.perf_counter() - t1
-            losses = np.stack([metrics[n] for n in ("actor_loss", "value_loss", "grad_norm")])
+            losses = np.stack([metrics[n] for n in trainer.loss_names])
             if not np.all(np.isfinite(losses)):
                 bad = int(np.argwhere(~np.isfinite(losses))[0][2]) + update + 1
                 last = ckpt.latest()

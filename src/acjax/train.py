@@ -45,6 +45,7 @@ from acjax.envs.wrappers import AutoReset, EpisodeStats
 from acjax.nets import make_head, make_nets, unroll
 
 AXIS = "d"
+ENV_SPLIT = P(None, AXIS)  # [runs, envs, ...] with the environments split over the devices
 
 
 class Learner(NamedTuple):
@@ -60,6 +61,7 @@ class Runner(NamedTuple):
     timestep: Any
     actor_h: jax.Array  # [E, N, H] memories carried between updates (H = 0 without an RNN)
     critic_h: jax.Array
+    buffer: Any = ()  # the off-policy algorithms' replay (acjax.offpolicy); none on-policy
 
 
 class Transition(NamedTuple):
@@ -178,6 +180,7 @@ class Trainer:
         chain = isinstance(self.algo.acting, BeliefChain) and not self.head.continuous
         chain = chain and self.spec.num_agents > 1 and cfg.acpo.belief != "none"
         chained = isinstance(self.algo.critic, ChainedCritic) and self.spec.num_agents > 1
+        self.loss_names = ("actor_loss", "value_loss", "grad_norm")  # checked for NaN/inf
         self.metric_names = (
             METRIC_NAMES
             + self.spec.metrics
@@ -267,10 +270,16 @@ class Trainer:
         finally:
             self.cfg, self.algo, self.optimizer = saved
 
+    def runner_spec(self, runner):
+        """How the runner's leaves lie on the devices: [runs, envs, ...], envs split."""
+        return jax.tree.map(lambda _: ENV_SPLIT, runner)
+
     def shardings(self, learner, runner):
         rep = NamedSharding(self.mesh, P())
-        env = NamedSharding(self.mesh, P(None, AXIS))
-        return jax.tree.map(lambda _: rep, learner), jax.tree.map(lambda _: env, runner)
+        spec = self.runner_spec(runner)
+        return jax.tree.map(lambda _: rep, learner), jax.tree.map(
+            lambda p: NamedSharding(self.mesh, p), spec, is_leaf=lambda x: isinstance(x, P)
+        )
 
     def init(self) -> tuple[Learner, Runner]:
         """Initial learner and runner for every run: run r has seed `run_seeds[r]` (seed index s
@@ -518,7 +527,7 @@ class Trainer:
         return learner, runner, metrics
 
     # ------------------------------------------------------------------ chunks
-    def _chunk_fn(self, k: int):
+    def _chunk_fn(self, k: int, runner_spec=ENV_SPLIT):
         def per_run(learner, runner, hparams):
             def body(carry, _):
                 learner, runner, metrics = self._update_swept(*carry, hparams)
@@ -533,8 +542,8 @@ class Trainer:
         return jax.shard_map(
             chunk,
             mesh=self.mesh,
-            in_specs=(P(), P(None, AXIS), P()),
-            out_specs=(P(), P(None, AXIS), P()),
+            in_specs=(P(), runner_spec, P()),
+            out_specs=(P(), runner_spec, P()),
             check_vma=False,  # Jumanji mixes device-varying and replicated values internally
         )
 
@@ -545,7 +554,8 @@ class Trainer:
             rep = NamedSharding(self.mesh, P())
             hp = self.hparams()
             hparams = place(hp, jax.tree.map(lambda _: rep, hp))
-            fn = jax.jit(self._chunk_fn(k), donate_argnums=(0, 1), out_shardings=(ls, rs, rep))
+            chunk = self._chunk_fn(k, self.runner_spec(runner))
+            fn = jax.jit(chunk, donate_argnums=(0, 1), out_shardings=(ls, rs, rep))
             compiled = fn.lower(learner, runner, hparams).compile()
             self._compiled[k] = lambda learner, runner: compiled(learner, runner, hparams)
         return self._compiled[k]
@@ -580,4 +590,8 @@ def local_value(tree):
 
 def make_trainer(cfg: Config, devices: list | None = None, env=None) -> Trainer:
     """The trainer for cfg (env: a world object instead of cfg.env's, e.g. a test world)."""
+    if algos.REGISTRY[cfg.algo].off_policy:
+        from acjax.offpolicy import OffPolicyTrainer
+
+        return OffPolicyTrainer(cfg, devices, env)
     return Trainer(cfg, devices, env)

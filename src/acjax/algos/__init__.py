@@ -10,6 +10,12 @@ maths differs:
     acpo_nochain  belief chain         centralized critic V(s, i)        GAE        joint PPO
     happo         independent acting   centralized critic V(s, i)        team GAE   sequential
 
+and, off-policy (`acjax.offpolicy`: replay, deterministic policies, TD targets):
+
+    ac_td3   belief chain         chained twin Q^(i)([s, a^<i], a^(i))   chained k-step targets
+    hatd3    independent acting   centralized twin Q(s, a)               sequential actor updates
+    maddpg   independent acting   centralized Q(s, a)                    no TD3 additions
+
 This module imports nothing heavy: the config reads `NAMES` and `REGISTRY` from it.
 """
 
@@ -25,6 +31,7 @@ class AlgoInfo:
     factory: str  # factory(cfg, spec, head) -> Algorithm
     share_params: bool | None = None  # a value the algorithm forces on net.share_params
     why: str = ""
+    off_policy: bool = False  # trained by acjax.offpolicy.OffPolicyTrainer (continuous actions)
 
 
 REGISTRY = {
@@ -35,6 +42,15 @@ REGISTRY = {
     "happo": AlgoInfo(
         "acjax.algos.happo", "happo", share_params=False, why="happo trains per-agent parameters"
     ),
+    "ac_td3": AlgoInfo("acjax.offpolicy", "ac_td3", off_policy=True),
+    "hatd3": AlgoInfo(
+        "acjax.offpolicy",
+        "hatd3",
+        share_params=False,
+        off_policy=True,
+        why="hatd3 trains per-agent parameters",
+    ),  # fmt: skip
+    "maddpg": AlgoInfo("acjax.offpolicy", "maddpg", share_params=False, off_policy=True),
 }
 NAMES = tuple(REGISTRY)
 

@@ -6,7 +6,7 @@ CONFIG  ?=
 ARGS    ?=
 BENCH   ?= full
 
-.PHONY: install train sweep plot reproduce report-warehouse test test-slow bench bench-external lint clean
+.PHONY: install train sweep plot reproduce report-warehouse test test-slow bench bench-offpolicy bench-external lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ test-slow: install
 
 bench: install
 	$(PY) benchmarks/throughput.py --mode $(BENCH)
+
+# AC-TD3, HATD3 and MADDPG against each other and PPO-based ACPO (multi-agent MuJoCo)
+bench-offpolicy: install
+	$(PY) benchmarks/offpolicy.py
 
 # the host-callback adapter against direct Python stepping (rware, mpe2)
 bench-external: install

@@ -83,8 +83,32 @@ def test_resume_with_the_replay_equals_an_uninterrupted_run(tmp_path):
     assert _rows(run) == _rows(tmp_path / "full")
 
 
-def test_off_policy_needs_continuous_actions(capsys):
-    assert main(["train", "env=matrix-table1", "algo=ac_td3", "progress=false"]) == 2
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["env=matrix-table1"], "config key 'algo': ac_td3 needs continuous actions"),
+        (["sweep.ppo.lr=[0.1,0.2]"], "config key 'sweep': ac_td3 runs no hyper-parameter sweeps"),
+        (["net.rnn=gru"], "config key 'net.rnn': ac_td3 has feed-forward policies only"),
+        (["td3.buffer_size=8"], "config key 'td3.buffer_size': 8 holds 1 transitions per env"),
+        (["td3.tau=2"], "config key 'td3.tau': must lie in [0, 1]"),
+    ],
+)
+def test_off_policy_config_errors(args, needle, capsys):
+    assert main(["train", *TD3, "algo=ac_td3", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: config key 'algo': ac_td3 needs continuous actions; matrix-table1 "
-                   "has discrete ones"]  # fmt: skip
+    assert len(err) == 1 and needle in err[0], err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["ac_td3", "hatd3", "maddpg"])
+def test_short_runs_on_halfcheetah(algo, tmp_path):
+    """Each algorithm's experiment file on mamujoco-halfcheetah-2x3, shrunk: 2 updates of 4
+    environments x 50 steps, learning from the second (n_step of the file: 10 or 20)."""
+    config = REPO / "experiments" / "mamujoco" / f"halfcheetah-2x3-{algo}.yaml"
+    args = ["num_envs=4", "total_timesteps=400", "td3.batch_size=16", "td3.buffer_size=2000",
+            "td3.warmup_steps=200", "updates_per_call=1", "net.actor_hidden=[16]",
+            "net.critic_hidden=[16]", "progress=false", f"run_dir={tmp_path}"]  # fmt: skip
+    assert main(["train", "--config", str(config), *args]) == 0
+    first, second = _rows(tmp_path)
+    assert first["critic_loss"] == 0 and second["critic_loss"] > 0
+    assert np.isfinite([second["actor_loss"], second["q_mean"]]).all()

@@ -509,6 +509,7 @@ def _validate_values(cfg: Config, where: str = "") -> None:
             f"td3.n_step and td3.train_interval",
         )
         _check(cfg.net.rnn == "none", "net.rnn", f"{cfg.algo} has feed-forward policies only")
+        _check(not cfg.sweep, "sweep", f"{cfg.algo} runs no hyper-parameter sweeps yet")
     c = cfg.acpo
     _check(
         c.belief in ("sample", "mode", "none"),

@@ -27,17 +27,21 @@ def _rows(run):
     return [json.loads(x) for x in (Path(run) / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("algo", ["ac_td3", "hatd3", "maddpg"])
-def test_short_runs_through_the_cli(algo, tmp_path):
-    assert main(["train", *TD3, f"algo={algo}", "total_timesteps=320", f"run_dir={tmp_path}"]) == 0
-    rows = _rows(tmp_path)
-    assert [r["update"] for r in rows] == list(range(1, 11))
+def _check_short_run(rows):
     for r in rows:
         if r["env_steps"] <= 64:  # warm-up: random actions, no learning
             assert r["critic_loss"] == r["actor_loss"] == 0 and r["q_mean"] is None
         else:
             assert r["critic_loss"] > 0 and np.isfinite([r["actor_loss"], r["q_mean"]]).all()
         assert r["episodes"] == 32  # one-step episodes: every step ends one
+
+
+@pytest.mark.parametrize("algo", ["hatd3", "maddpg"])  # ac_td3: the seeds test below
+def test_short_runs_through_the_cli(algo, tmp_path):
+    assert main(["train", *TD3, f"algo={algo}", "total_timesteps=320", f"run_dir={tmp_path}"]) == 0
+    rows = _rows(tmp_path)
+    assert [r["update"] for r in rows] == list(range(1, 11))
+    _check_short_run(rows)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["env_steps"] == 320
 
@@ -49,6 +53,7 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one(tmp_path):
     two = [r for r in _rows(tmp_path / "two") if r["seed"] == 4]
     one = _rows(tmp_path / "one")
     assert len(two) == len(one) == 8
+    _check_short_run(_rows(tmp_path / "two"))
     for a, b in zip(two, one, strict=True):
         for k in a:
             if b[k] is None:
@@ -59,6 +64,7 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one(tmp_path):
     assert other != [r["critic_loss"] for r in one]
 
 
+@pytest.mark.slow  # three compiles and a subprocess (about 30 s); `make test-slow`
 def test_resume_with_the_replay_equals_an_uninterrupted_run(tmp_path):
     """SIGTERM stops the run at a call boundary; its checkpoint holds the replay, so the
     resumed run samples exactly what the uninterrupted one does."""

@@ -173,8 +173,7 @@ class OffPolicyTrainer(Trainer):
             spec.num_agents,
             net.share_params,
         )
-        self.q = AgentNet(Net(tuple(net.critic_hidden), 1, 1.0, **kw), n_q, net.share_params)
-        self.critic = self.q
+        self.critic = AgentNet(Net(tuple(net.critic_hidden), 1, 1.0, **kw), n_q, net.share_params)
         self.twins = ("q1", "q2") if self.how.twin else ("q1",)
         d = t.policy_freq if self.how.delayed else 1
         self.policy_freq = d
@@ -204,7 +203,7 @@ class OffPolicyTrainer(Trainer):
         q_in = self.algo.critic.inputs(obs, state, self.head.zeros((spec.num_agents,)), actor_in)
         actor = self.actor.init(k_a, actor_in.shape[-1])
         critic = {
-            name: self.q.init(k, q_in.shape[-1])
+            name: self.critic.init(k, q_in.shape[-1])
             for name, k in zip(self.twins, jax.random.split(k_q, 2), strict=False)
         }
         params = {"actor": actor, "critic": critic, "target": {"actor": actor, "critic": critic}}
@@ -244,9 +243,8 @@ class OffPolicyTrainer(Trainer):
     def q_values(self, critic, x):
         """Every critic of `critic` on inputs [..., M, D] -> [twins, ..., M]."""
         h = jnp.zeros((*x.shape[:-1], 0))
-        return jnp.stack(
-            [self.q.apply(critic[name], h, x, jnp.asarray(False))[1][..., 0] for name in self.twins]
-        )
+        q = [self.critic.apply(critic[k], h, x, jnp.asarray(False))[1] for k in self.twins]
+        return jnp.stack(q)[..., 0]
 
     def mu(self, actor, x):
         """The deterministic actions of every agent on policy inputs [..., N, D]."""

@@ -36,9 +36,14 @@ def _check_short_run(rows):
         assert r["episodes"] == 32  # one-step episodes: every step ends one
 
 
-@pytest.mark.parametrize("algo", ["hatd3", "maddpg"])  # ac_td3: the seeds test below
+@pytest.mark.parametrize(
+    "algo",  # ac_td3 with k-step targets: the seeds test below
+    ["hatd3", "maddpg", "ac_td3 td3.chain_target=onestep td3.n_step=1"],
+)
 def test_short_runs_through_the_cli(algo, tmp_path):
-    assert main(["train", *TD3, f"algo={algo}", "total_timesteps=320", f"run_dir={tmp_path}"]) == 0
+    algo, *extra = algo.split()
+    args = [*TD3, f"algo={algo}", *extra, "total_timesteps=320", f"run_dir={tmp_path}"]
+    assert main(["train", *args]) == 0
     rows = _rows(tmp_path)
     assert [r["update"] for r in rows] == list(range(1, 11))
     _check_short_run(rows)
@@ -97,6 +102,8 @@ def test_resume_with_the_replay_equals_an_uninterrupted_run(tmp_path):
         (["net.rnn=gru"], "config key 'net.rnn': ac_td3 has feed-forward policies only"),
         (["td3.buffer_size=8"], "config key 'td3.buffer_size': 8 holds 1 transitions per env"),
         (["td3.tau=2"], "config key 'td3.tau': must lie in [0, 1]"),
+        (["td3.chain_target=micro"], "config key 'td3.chain_target': expected kstep or onestep"),
+        (["td3.chain_target=onestep"], "config key 'td3.chain_target': onestep targets read one"),
     ],
 )
 def test_off_policy_config_errors(args, needle, capsys):

@@ -81,6 +81,7 @@ class TD3Config:
     buffer_size: int = 1_000_000  # transitions of a run's replay (over all environments)
     warmup_steps: int = 10_000  # env steps of uniform random actions before learning
     n_step: int = 1  # transitions per target window (k + 1 of Appendix N's k-step form)
+    chain_target: str = "kstep"  # ac_td3: kstep | onestep (Appendix N's two forms; n_step 1)
     actor_lr: float = 5e-4
     critic_lr: float = 1e-3
     gamma: float = 0.99
@@ -509,6 +510,16 @@ def _validate_values(cfg: Config, where: str = "") -> None:
             f"td3.n_step and td3.train_interval",
         )
         _check(cfg.net.rnn == "none", "net.rnn", f"{cfg.algo} has feed-forward policies only")
+        _check(
+            t.chain_target in ("kstep", "onestep"),
+            "td3.chain_target",
+            f"expected kstep or onestep, got {t.chain_target!r}",
+        )
+        _check(
+            t.chain_target == "kstep" or t.n_step == 1,
+            "td3.chain_target",
+            f"onestep targets read one transition: td3.n_step must be 1, got {t.n_step}",
+        )
         _check(not cfg.sweep, "sweep", f"{cfg.algo} runs no hyper-parameter sweeps yet")
     c = cfg.acpo
     _check(

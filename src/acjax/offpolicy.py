@@ -111,9 +111,10 @@ class ChainedQ:
 
     chain: ChainedCritic
 
-    def inputs(self, obs, global_state, actions, actor_inputs):
+    def inputs(self, obs, global_state, actions, actor_inputs, own=None):
+        """own: agent i's action in its critic (default `actions`; the prefix always is)."""
         x = self.chain.inputs(obs, global_state, actions, actor_inputs)
-        own = jnp.clip(actions, self.chain.head.low, self.chain.head.high)
+        own = jnp.clip(actions if own is None else own, self.chain.head.low, self.chain.head.high)
         return jnp.concatenate([x, own], axis=-1)
 
 
@@ -301,6 +302,15 @@ class OffPolicyTrainer(Trainer):
         actions, actor_in = self._act(target["actor"], self.smooth, obs, key)
         q = jnp.min(self.q_values(target["critic"], self.algo.critic.inputs(
             obs, state, actions, actor_in)), axis=0)  # fmt: skip
+        if self.how.chained and t.chain_target == "onestep":
+            # agent i+1's target critic at s_t: the actual a_t^<=i, its own target action
+            obs, state, x_in = w["obs"][:, 0], w["global_state"][:, 0], w["actor_in"][:, 0]
+            own, _ = self._act(target["actor"], self.smooth, obs, jax.random.fold_in(key, 1))
+            x = self.algo.critic.inputs(obs, state, w["action"][:, 0], x_in, own=own)
+            q_same = jnp.min(self.q_values(target["critic"], x), axis=0)
+            return td.chained_micro_targets(
+                w["reward"][:, 0], w["terminated"][:, 0], q_same, q[..., 0], t.gamma
+            )
         if self.how.chained:
             return td.chained_targets(ret, disc, q, t.gamma)
         return td.td_targets(ret, disc, q[..., 0])[..., None]

@@ -124,7 +124,7 @@ def test_non_finite_loss_stops_with_clear_message(tmp_path):
         (["env=rware-huge-2ag"], "config key 'env': unknown env"),
         (["num_envs=6", "ppo.rollout_len=5", "ppo.num_minibatches=4"], "ppo.num_minibatches"),
         (["ppo.gamma=1.5"], "config key 'ppo.gamma'"),
-        (["total_timesteps=10"], "config key 'total_timesteps'"),
+        (["total_timesteps=0"], "config key 'total_timesteps'"),
         (["--config", "nope.yaml"], "config file 'nope.yaml' does not exist"),
         (["resume=/nonexistent/run"], "config key 'resume'"),
         (["net.rnn=lstm"], "config key 'net.rnn': expected none or gru"),
@@ -163,7 +163,8 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted_run(world, updates,
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert f"resume={run}" in err
+    assert f'Resume with: make train ARGS="resume={run}"' in err  # as typed in the project root
+    assert "done:" not in err
     stopped = max(r["update"] for r in _rows(run))
     assert stopped < updates, "the run should have been interrupted before its end"
     assert main(["train", f"resume={run}"]) == 0
@@ -172,6 +173,31 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted_run(world, updates,
     resumed, uninterrupted = _rows(run), _rows(full)
     assert len(resumed) == len(uninterrupted) == 2 * updates
     assert resumed == uninterrupted
+    # the summary's timings cover both sessions, each named
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["timed_updates"] == updates
+    assert [(g["from_update"], g["to_update"]) for g in summary["segments"]] == [
+        (0, stopped),
+        (stopped, updates),
+    ]
+    assert summary["run_seconds"] == pytest.approx(
+        sum(g["run_seconds"] for g in summary["segments"])
+    )
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_resuming_a_finished_run_leaves_it_untouched(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "env=matrix-table1", "total_timesteps=128", f"run_dir={run}"]) == 0
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert main(["train", f"resume={run}"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is complete" in err[0], err
+    assert _snapshot(run) == before
 
 
 CONTINUOUS = ("env=matrix-continuous",)

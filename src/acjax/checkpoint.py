@@ -20,6 +20,20 @@ class Checkpointer:
         self.manager.save(update, args=ocp.args.StandardSave(state), force=True)
         self.manager.wait_until_finished()
 
+    @staticmethod
+    def latest_in(directory: str | Path) -> int | None:
+        """The newest checkpoint step in `directory` (None: none), without writing anything."""
+        directory = Path(directory).absolute()
+        if not directory.is_dir():
+            return None
+        manager = ocp.CheckpointManager(
+            directory, options=ocp.CheckpointManagerOptions(create=False)
+        )
+        try:
+            return manager.latest_step()
+        finally:
+            manager.close()
+
     def latest(self) -> int | None:
         return self.manager.latest_step()
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import time
+from pathlib import Path
 
 RESUMABLE = {"total_timesteps", "progress", "checkpoint_interval_s", "keep_checkpoints", "resume"}
 # launch settings of this process (docs/distributed.md): a resumed run takes them from its
@@ -23,6 +25,14 @@ def _force_host_devices() -> None:
     if "xla_force_host_platform_device_count" not in flags:
         n = os.cpu_count() or 1
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+
+
+def _dotted(tree: dict, prefix: str = "") -> list[str]:
+    """The dotted keys of nested overrides ({'ppo': {'lr': 1}} -> ['ppo.lr'])."""
+    out = []
+    for k, v in tree.items():
+        out += _dotted(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [f"{prefix}{k}"]
+    return out
 
 
 def resolve_config(
@@ -43,9 +53,12 @@ def resolve_config(
             raise C.ConfigError(
                 f"config key 'resume': no run folder with config.yaml at '{run_dir}'"
             )
-        for key in over:
+        for key in _dotted(over):
             if key not in RESUMABLE and key not in DIST_KEYS:
-                raise C.ConfigError(f"config key '{key}': cannot change when resuming a run")
+                raise C.ConfigError(
+                    f"config key '{key}': cannot change when resuming a run (only "
+                    f"{', '.join(sorted(RESUMABLE - {'resume'}))} can)"
+                )
         data = C.load_yaml(saved)
         for key in DIST_KEYS:
             data.pop(key, None)
@@ -89,10 +102,48 @@ def _shared_stamp() -> str:
     return bytes(np.asarray(multihost_utils.broadcast_one_to_all(mine), np.uint8)).decode()
 
 
+def _algorithms() -> str:
+    """The algorithm table of `acjax.algos` (one line each)."""
+    from acjax import algos
+
+    lines = (ln.strip() for ln in algos.__doc__.splitlines())
+    return "\n".join(f"  {ln}" for ln in lines if ln.split(" ", 1)[0] in algos.NAMES)
+
+
+def _listing(what: str) -> str:
+    from acjax.config import describe_keys
+    from acjax.envs import WORLDS
+
+    parts = {
+        "worlds": "worlds (env=...):\n" + WORLDS,
+        "algos": "algorithms (algo=...):\n" + _algorithms(),
+        "keys": "config keys (key=value overrides; the defaults, documented in "
+        "src/acjax/config.py):\n"
+        + "\n".join(f"  {k:28s} {d:12s} {c}" for k, d, c in describe_keys()),
+    }
+    return "\n\n".join(v for k, v in parts.items() if what in ("all", k))
+
+
+TRAIN_EPILOG = """\
+examples:
+  acjax train                                    the embedded default (MAPPO, rware-tiny-2ag)
+  acjax train --config experiments/rware/tiny-4ag-acpo.yaml num_seeds=4
+  acjax train env=matrix-continuous algo=ac_td3 total_timesteps=20000
+  acjax train resume=runs/<folder>               continue an interrupted run
+
+`acjax list worlds|algos|keys` prints the worlds, the algorithms and every config key with its
+default and meaning (src/acjax/config.py documents each key beside it)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="acjax", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p_train = sub.add_parser("train", help="train one config (seeds vmapped)")
+    p_train = sub.add_parser(
+        "train",
+        help="train one config (seeds vmapped)",
+        epilog=_listing("worlds") + "\n\n" + _listing("algos") + "\n\n" + TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p_train.add_argument("--config", default=None, help="YAML config (default: the embedded one)")
     p_train.add_argument("overrides", nargs="*", help="key=value overrides, dotted for nested keys")
     p_render = sub.add_parser("render", help="a GIF of one episode of a run's latest policy")
@@ -111,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     p_eval.add_argument("--episodes", type=int, default=32, help="episodes per run and mode")
     p_eval.add_argument("--steps", type=int, default=0, help="step cap (default: time limit)")
     p_eval.add_argument("--no-gif", action="store_true", help="no GIF (warehouse port)")
+    p_list = sub.add_parser("list", help="the worlds, the algorithms and every config key")
+    p_list.add_argument(
+        "what", nargs="?", default="all", choices=("all", "worlds", "algos", "keys")
+    )
     args = parser.parse_args(argv)
+    if args.command == "list":
+        print(_listing(args.what))
+        return 0
     if args.command == "eval":
         return _eval(args)
     if args.command == "render":
@@ -119,6 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "plot":
         return _plot(args)
 
+    from acjax.stop import StopFlag
+
+    with StopFlag() as stop:  # first: an interrupt from here on ends the run cleanly
+        try:
+            return _train(args, stop)
+        except KeyboardInterrupt:  # a second Ctrl-C: abort now
+            print("aborted", file=sys.stderr)
+            return 130
+
+
+def _train(args, stop) -> int:
     _force_host_devices()
     from acjax.config import ConfigError
 
@@ -143,27 +212,32 @@ def main(argv: list[str] | None = None) -> int:
 
     import jax
 
-    from acjax.config import flat_sweep
     from acjax.run import NonFiniteLoss, train
+    from acjax.stop import Interrupted
 
-    primary = jax.process_index() == 0  # only process 0 reports (and writes the run's files)
-    if primary:
-        print(
-            f"acjax: {cfg.algo} on {cfg.env}, {cfg.num_seeds} seed(s)"
-            + "".join(f" x {len(v)} {k}" for k, v in flat_sweep(cfg).items())
-            + f", run folder {cfg.run_dir}"
-            + (f", {jax.process_count()} processes" if jax.process_count() > 1 else ""),
-            file=sys.stderr,
-        )
+    run_dir = Path(cfg.resume or cfg.run_dir)
+    existed = run_dir.exists()
     try:
-        summary = train(cfg)
+        summary = train(cfg, stop=stop)
+    except Interrupted:
+        print("interrupted before training started; nothing written", file=sys.stderr)
+        return 130
     except NonFiniteLoss as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except (FileNotFoundError, ConfigError) as e:  # no checkpoint; devices do not fit num_envs
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not primary:
+    except KeyboardInterrupt:
+        # aborted by a second Ctrl-C: a new run folder that holds no checkpoint yet cannot be
+        # resumed, so it goes
+        if not existed and not any((run_dir / "checkpoints").glob("[0-9]*")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            print(f"aborted before the first checkpoint; removed {run_dir}", file=sys.stderr)
+        else:
+            print(f"aborted; {run_dir} keeps its last checkpoint", file=sys.stderr)
+        return 130
+    if jax.process_index() != 0 or summary["status"] != "finished":
         return 0
     ret = summary["final_return_mean"]
     print(

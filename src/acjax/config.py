@@ -27,36 +27,36 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class NetConfig:
-    actor_hidden: tuple[int, ...] = (128, 128)
-    critic_hidden: tuple[int, ...] = (128, 128)
-    activation: str = "relu"
-    layer_norm: bool = False
+    actor_hidden: tuple[int, ...] = (128, 128)  # hidden layer widths of the actor MLP
+    critic_hidden: tuple[int, ...] = (128, 128)  # hidden layer widths of the critic MLP
+    activation: str = "relu"  # relu | tanh | gelu
+    layer_norm: bool = False  # layer normalization after each hidden layer
     share_params: bool = True  # an algorithm may force it (acjax.algos.REGISTRY; happo: false)
     rnn: str = "none"  # none | gru: a GRU after the MLP layers of actor and critic
-    rnn_hidden: int = 64
+    rnn_hidden: int = 64  # GRU width (net.rnn=gru)
     log_std_init: float = -0.5  # Gaussian heads: initial state-independent log-std
 
 
 @dataclass(frozen=True)
 class PPOConfig:
     rollout_len: int = 128  # env steps per environment per update
-    epochs: int = 4
-    num_minibatches: int = 2
-    lr: float = 5e-4
-    critic_lr: float = 5e-4
+    epochs: int = 4  # PPO epochs over each rollout
+    num_minibatches: int = 2  # minibatches per epoch
+    lr: float = 5e-4  # actor learning rate (Adam)
+    critic_lr: float = 5e-4  # critic learning rate (Adam)
     lr_decay: bool = False  # linear decay to 0 over the run
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    ent_coef: float = 0.01
-    max_grad_norm: float = 10.0
+    gamma: float = 0.99  # discount
+    gae_lambda: float = 0.95  # GAE lambda (ACPO: lambda per step; see acpo.lambda_micro)
+    clip_eps: float = 0.2  # PPO ratio clipping
+    ent_coef: float = 0.01  # entropy bonus
+    max_grad_norm: float = 10.0  # global gradient norm clipping
     value_loss: str = "huber"  # huber | mse
-    huber_delta: float = 10.0
+    huber_delta: float = 10.0  # the Huber loss threshold (value_loss=huber)
     value_clip: float = 0.0  # 0 = no value clipping
     value_norm: bool = True  # MAPPO's running normalization of value targets
-    adv_norm: bool = True
+    adv_norm: bool = True  # normalize advantages over the minibatch
     adv_norm_per_agent: bool = False  # normalize advantages per agent instead of jointly
-    adam_eps: float = 1e-5
+    adam_eps: float = 1e-5  # Adam's epsilon
     chunk_len: int = 16  # net.rnn=gru: steps per sequence chunk (divides rollout_len)
 
 
@@ -82,13 +82,13 @@ class TD3Config:
     warmup_steps: int = 10_000  # env steps of uniform random actions before learning
     n_step: int = 1  # transitions per target window (k + 1 of Appendix N's k-step form)
     chain_target: str = "kstep"  # ac_td3: kstep | onestep (Appendix N's two forms; n_step 1)
-    actor_lr: float = 5e-4
-    critic_lr: float = 1e-3
-    gamma: float = 0.99
+    actor_lr: float = 5e-4  # actor learning rate (Adam)
+    critic_lr: float = 1e-3  # critic learning rate (Adam)
+    gamma: float = 0.99  # discount
     tau: float = 0.005  # Polyak averaging of the target networks
-    expl_noise: float = 0.1
+    expl_noise: float = 0.1  # Gaussian exploration noise while acting
     policy_noise: float = 0.2  # target policy smoothing (0: none)
-    noise_clip: float = 0.5
+    noise_clip: float = 0.5  # clip of the smoothing noise
     policy_freq: int = 2  # critic steps per actor (and target) step
 
 
@@ -122,19 +122,19 @@ class LogConfig:
 
 @dataclass(frozen=True)
 class Config:
-    env: str = "jumanji-rware-tiny-2ag"
-    algo: str = "mappo"
-    total_timesteps: int = 2_000_000
-    num_envs: int = 64
-    num_seeds: int = 1
-    seed: int = 0
+    env: str = "jumanji-rware-tiny-2ag"  # the world (`acjax list` shows every name)
+    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | ac_td3 | hatd3 | maddpg
+    total_timesteps: int = 2_000_000  # env steps per seed, rounded up to whole updates
+    num_envs: int = 64  # parallel environments per seed (split over the devices)
+    num_seeds: int = 1  # seeds trained together as one vmapped program
+    seed: int = 0  # the first seed (seeds seed, seed+1, ...)
     run_dir: str = ""  # default runs/<env>-<algo>-<time>
     resume: str = ""  # a run folder to continue
     updates_per_call: int = 10  # PPO updates scanned in one compiled call
     devices: int = 0  # 0 = all local devices that divide num_envs
-    checkpoint_interval_s: float = 60.0
-    keep_checkpoints: int = 3
-    progress: bool = True
+    checkpoint_interval_s: float = 60.0  # seconds between checkpoints (also at the end, on a stop)
+    keep_checkpoints: int = 3  # checkpoints kept in RUN_DIR/checkpoints
+    progress: bool = True  # the progress bar on stderr
     # multi-process runs with jax.distributed (docs/distributed.md); launch settings, not part
     # of what a run computes: a resumed run takes them from its command line, not config.yaml
     dist_coordinator: str = ""  # host:port of process 0 ("" = JAX_COORDINATOR_ADDRESS / auto)
@@ -149,10 +149,10 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     # keyword arguments of an external world's constructor (pettingzoo:<module>), for instance
     # env_kwargs.continuous_actions=true; plain YAML values
-    env_kwargs: dict = field(default_factory=dict)
+    env_kwargs: dict = field(default_factory=dict)  # pettingzoo:<module> constructor kwargs
     # hyper-parameter sweep in one program: sweep.<key>=[v1, v2, ...] for keys in SWEEPABLE; the
     # grid of all swept keys' values (first key slowest) crossed with the seeds, value-major
-    sweep: dict = field(default_factory=dict)
+    sweep: dict = field(default_factory=dict)  # sweep.<key>=[v1, v2]: one program (SWEEPABLE)
 
     @property
     def batch_steps(self) -> int:
@@ -163,7 +163,8 @@ class Config:
 
     @property
     def num_updates(self) -> int:
-        return self.total_timesteps // self.batch_steps
+        """Updates of a run: enough for total_timesteps, rounded up to whole updates."""
+        return -(-self.total_timesteps // self.batch_steps)
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -204,6 +205,14 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"config key '{key}': expected {name}, got {value!r}")
 
 
+def did_you_mean(name: str, candidates, prefix: str = "") -> str:
+    """'; did you mean 'x'?' for the closest candidate, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
+
+
 def _build(cls: type, data: dict, prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -211,7 +220,7 @@ def _build(cls: type, data: dict, prefix: str = "") -> Any:
     for key, value in data.items():
         full = f"{prefix}{key}"
         if key not in names:
-            raise ConfigError(f"unknown config key '{full}'")
+            raise ConfigError(f"unknown config key '{full}'{did_you_mean(key, names, prefix)}")
         tp = hints[key]
         if tp is dict:  # free-form options (env_kwargs): a mapping of plain values
             if not isinstance(value, dict):
@@ -264,9 +273,10 @@ def load_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(
-            f"config file '{path}' is not valid YAML: {str(e).splitlines()[0]}"
-        ) from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}: {what}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file '{path}' must hold a mapping of keys")
     base = data.pop("base", None)
@@ -389,6 +399,44 @@ def with_values(cfg: Config, keys: tuple[str, ...], values: tuple) -> Config:
     return cfg
 
 
+def describe_keys() -> list[tuple[str, str, str]]:
+    """(dotted key, default, comment) of every config key, read from this module's source:
+    the comment beside each field is its documentation (`acjax list`)."""
+    import inspect
+    import re
+
+    out = []
+
+    def walk(cls, prefix):
+        notes = {}
+        for line in inspect.getsource(cls).splitlines():
+            m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.*)$", line)
+            if m:
+                notes[m.group(1)] = m.group(2)
+        default = cls()
+        for f in dataclasses.fields(cls):
+            value = getattr(default, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(type(value), f"{prefix}{f.name}.")
+            else:
+                text = json_like(value)
+                out.append((f"{prefix}{f.name}", text, notes.get(f.name, "")))
+
+    walk(Config, "")
+    return out
+
+
+def json_like(value: Any) -> str:
+    """A default as it would be typed in an override."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    if value == "" or value == {}:
+        return '""' if value == "" else "{}"
+    return str(value)
+
+
 def _check(ok: bool, key: str, msg: str) -> None:
     if not ok:
         raise ConfigError(f"config key '{key}': {msg}")
@@ -439,7 +487,12 @@ def _validate_values(cfg: Config, where: str = "") -> None:
             raise ConfigError(f"config key '{where}': {str(e).split(': ', 1)[1]}") from None
         return
 
-    _check(cfg.algo in ALGOS, "algo", f"unknown algorithm {cfg.algo!r}; expected one of {ALGOS}")
+    _check(
+        cfg.algo in ALGOS,
+        "algo",
+        f"unknown algorithm {cfg.algo!r}"
+        + (did_you_mean(cfg.algo, ALGOS) or f"; expected one of {', '.join(ALGOS)}"),
+    )
     from acjax.envs.mamujoco import BACKENDS
 
     m = cfg.mamujoco
@@ -483,12 +536,6 @@ def _validate_values(cfg: Config, where: str = "") -> None:
         "ppo.num_minibatches",
         f"num_envs * rollout_len = {cfg.batch_steps} does not split into "
         f"{p.num_minibatches} minibatches",
-    )
-    _check(
-        cfg.num_updates >= 1,
-        "total_timesteps",
-        f"{cfg.total_timesteps} is less than one update "
-        f"(num_envs * rollout_len = {cfg.batch_steps})",
     )
     t = cfg.td3
     for key in ("train_interval", "batch_size", "buffer_size", "n_step", "policy_freq"):

@@ -8,7 +8,6 @@ the current call with a checkpoint, a non-finite loss stops it with the last goo
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -19,34 +18,12 @@ import yaml
 
 from acjax.checkpoint import Checkpointer
 from acjax.config import Config, flat_sweep
+from acjax.stop import Interrupted, StopFlag
 from acjax.train import Trainer, local_value, make_trainer
 
 
 class NonFiniteLoss(RuntimeError):
     pass
-
-
-class _StopFlag:
-    """SIGINT/SIGTERM ask the loop to stop after the current call; a second SIGINT aborts."""
-
-    def __init__(self):
-        self.requested = False
-        self._old: dict = {}
-
-    def __enter__(self):
-        def handler(signum, frame):
-            if self.requested and signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            self.requested = True
-            print(f"\n{signal.Signals(signum).name}: stopping after the current call", flush=True)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, handler)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def _agree(*flags: bool) -> tuple[bool, ...]:
@@ -78,26 +55,77 @@ def _device_name(trainer: Trainer) -> str:
     return f"{trainer.n_devices}x {d.platform}:{getattr(d, 'device_kind', '')}"
 
 
-def train(cfg: Config, env=None) -> dict:
+def _resume_hint(run_dir: Path) -> str:
+    """How to resume, as typed from the project root (`acjax` is not on PATH after `make`)."""
+    return f'make train ARGS="resume={run_dir}" (or .venv/bin/acjax train resume={run_dir})'
+
+
+def _segments(run_dir: Path, start: int) -> list[dict]:
+    """The timed segments of earlier sessions of a resumed run that its checkpoint keeps."""
+    try:
+        old = json.loads((run_dir / "summary.json").read_text()).get("segments", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [g for g in old if isinstance(g, dict) and g.get("to_update", start + 1) <= start]
+
+
+def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
     """Train to cfg.total_timesteps in cfg.run_dir (resuming from its last checkpoint when
     cfg.resume is set); returns the summary written to summary.json.
+
+    Everything that can fail on the config (devices, the world) fails before the run folder is
+    written; a resumed run that is already complete is left untouched (status "complete").
+    `stop` (installed by the command line from its start) turns SIGINT/SIGTERM into a stop after
+    the current call, with a checkpoint; without one, train installs its own.
 
     In a multi-process run every process calls this with the same config: all of them compute,
     checkpoint (Orbax coordinates them) and stop at the same call boundary; only process 0
     writes config.yaml, the metrics, summary.json and the progress bar."""
+    if stop is None:
+        with StopFlag() as own:
+            return train(cfg, env, own)
     from acjax.config import to_dict
     from acjax.logging import MetricsWriter, Progress, TensorBoard
 
     t_start = time.perf_counter()
     primary = jax.process_index() == 0
     multi = jax.process_count() > 1
+    say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if primary else (lambda m: None)
     run_dir = Path(cfg.resume or cfg.run_dir)
+    trainer = make_trainer(cfg, env=env)
+    steps_per_update = trainer.steps_per_update
+    start = 0
+    if cfg.resume:
+        start = Checkpointer.latest_in(run_dir / "checkpoints")
+        if start is None:
+            raise FileNotFoundError(f"resume: no checkpoint in {run_dir / 'checkpoints'}")
+        if start >= trainer.num_updates:
+            say(
+                f"{run_dir} is complete: {start} updates ({start * steps_per_update} env steps "
+                f"per seed) of {trainer.num_updates}; nothing to do"
+            )
+            return {"status": "complete", "updates": start, "run_dir": str(run_dir)}
+    total = trainer.num_updates * steps_per_update
+    say(
+        f"acjax: {cfg.algo} on {cfg.env}, {cfg.num_seeds} seed(s)"
+        + "".join(f" x {len(v)} {k}" for k, v in flat_sweep(cfg).items())
+        + f", {trainer.num_updates} updates x {steps_per_update} = {total} env steps per seed"
+        + (f" ({cfg.total_timesteps} rounded up)" if total != cfg.total_timesteps else "")
+        + (f", from update {start}" if start else "")
+        + f", run folder {run_dir}"
+        + (f", {jax.process_count()} processes" if multi else "")
+    )
+    learner, runner = trainer.init()
+    if stop.requested:
+        raise Interrupted
+    if cfg.resume:  # restored before anything in the folder is rewritten
+        ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
+        learner, runner = ckpt.restore(start, (learner, runner))
     run_dir.mkdir(parents=True, exist_ok=True)
     if primary:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    trainer = make_trainer(cfg, env=env)
-    learner, runner = trainer.init()
-    ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
+    if not cfg.resume:
+        ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
     # each run's label: its seed and its values of the swept keys (a column per key)
     runs = [
         (seed, dict(zip(trainer.sweep_keys, values, strict=True)))
@@ -109,114 +137,131 @@ def train(cfg: Config, env=None) -> dict:
         if cfg.log.tensorboard and primary
         else None
     )
-    start = 0
-    if cfg.resume:
-        last = ckpt.latest()
-        if last is None:
-            raise FileNotFoundError(f"resume: no checkpoint in {run_dir / 'checkpoints'}")
-        learner, runner = ckpt.restore(last, (learner, runner))
-        start = last
     writer.truncate(start)
+    segments = _segments(run_dir, start) if cfg.resume else []
 
-    steps_per_update = trainer.steps_per_update
-    progress = Progress(
-        trainer.num_updates * steps_per_update, start * steps_per_update, cfg.progress and primary
-    )
+    progress = Progress(total, start * steps_per_update, cfg.progress and primary)
     compile_s, run_s, saved_at, update = 0.0, 0.0, time.perf_counter(), start
-    status = "finished"
-    with _StopFlag() as stop:
-        for k in trainer.chunk_sizes(start):
-            t0 = time.perf_counter()
-            fn = trainer.compile(learner, runner, k)
-            t1 = time.perf_counter()
-            compile_s += t1 - t0
-            new_learner, new_runner, metrics = fn(learner, runner)
-            # waiting here keeps one multi-device program in flight at a time (XLA:CPU can
-            # deadlock collectives of several queued programs on a small thread pool); metrics
-            # are replicated: each process reads its own copy
-            metrics = local_value(metrics)
-            run_s += time.perf_counter() - t1
-            losses = np.stack([metrics[n] for n in trainer.loss_names])
-            if not np.all(np.isfinite(losses)):
-                bad = int(np.argwhere(~np.isfinite(losses))[0][2]) + update + 1
-                last = ckpt.latest()
-                progress.close()
-                ckpt.close()
-                if tboard is not None:
-                    tboard.close()
-                raise NonFiniteLoss(
-                    f"non-finite loss at update {bad}; stopped. The last good checkpoint is "
-                    f"update {last} in {run_dir / 'checkpoints'} (resume={run_dir})"
-                )
-            learner, runner = new_learner, new_runner
-            rows = []
-            for i in range(k):
-                u = update + i + 1
-                for r, (seed, values) in enumerate(runs):
-                    row = {"seed": seed, "update": u, "env_steps": u * steps_per_update}
-                    row.update(values)
-                    row.update({n: float(metrics[n][r, i]) for n in trainer.metric_names})
-                    rows.append(row)
-            update += k
-            writer.write(rows)
+    status = "running"
+
+    def summarize() -> dict:
+        rows = writer.read()
+        finals = _final_returns(rows, runs)
+        vals = [x for x in finals if x is not None]
+        mine = {
+            "from_update": start,
+            "to_update": update,
+            "compile_seconds": compile_s,
+            "run_seconds": run_s,
+            "wall_seconds": time.perf_counter() - t_start,
+        }
+        segs = [*segments, mine]
+        timed = sum(g["to_update"] - g["from_update"] for g in segs)
+        run_total = sum(g["run_seconds"] for g in segs)
+        summary = {
+            "env": cfg.env,
+            "algo": cfg.algo,
+            "num_seeds": cfg.num_seeds,
+            "num_envs": cfg.num_envs,
+            "total_timesteps": cfg.total_timesteps,
+            "updates": update,
+            "env_steps": update * steps_per_update,
+            "status": status,
+            "sweep": {k: list(v) for k, v in flat_sweep(cfg).items()},
+            "runs": trainer.num_runs,
+            "final_returns": finals,
+            "final_return_mean": float(np.mean(vals)) if vals else None,
+            # timings of all sessions of the run that its checkpoints keep (`segments`);
+            # `timed_updates` < `updates` when an earlier session left no summary (SIGKILL)
+            "steps_per_second": (
+                timed * steps_per_update * trainer.num_runs / run_total if run_total > 0 else None
+            ),
+            "compile_seconds": sum(g["compile_seconds"] for g in segs),
+            "run_seconds": run_total,
+            "wall_seconds": sum(g["wall_seconds"] for g in segs),
+            "timed_updates": timed,
+            "segments": segs,
+            "device": _device_name(trainer),
+            "devices": trainer.n_devices,
+            "processes": jax.process_count(),
+        }
+        if "win_rate" in trainer.metric_names:
+            summary["final_win_rates"] = _final_returns(rows, runs, key="win_rate")
+        if "restarts" in trainer.metric_names:  # instances restarted after faults, all seeds
+            summary["restarts"] = int(sum(r["restarts"] or 0 for r in rows))
+        if primary:
+            (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    stop.training = True
+    compiled: set[int] = set()
+    for k in trainer.chunk_sizes(start):
+        t0 = time.perf_counter()
+        if k not in compiled:
+            say(f"compiling {k} update(s) per call ...")
+        fn = trainer.compile(learner, runner, k)
+        t1 = time.perf_counter()
+        if k not in compiled:
+            say(f"compiled in {t1 - t0:.1f} s")
+            compiled.add(k)
+        compile_s += t1 - t0
+        new_learner, new_runner, metrics = fn(learner, runner)
+        # waiting here keeps one multi-device program in flight at a time (XLA:CPU can
+        # deadlock collectives of several queued programs on a small thread pool); metrics
+        # are replicated: each process reads its own copy
+        metrics = local_value(metrics)
+        run_s += time.perf_counter() - t1
+        losses = np.stack([metrics[n] for n in trainer.loss_names])
+        if not np.all(np.isfinite(losses)):
+            bad = int(np.argwhere(~np.isfinite(losses))[0][2]) + update + 1
+            last = ckpt.latest()
+            progress.close()
+            ckpt.close()
             if tboard is not None:
-                tboard.write(rows, trainer.metric_names)
-            rets = [r["episode_return"] for r in rows[-len(runs) :]]
-            rets = [x for x in rets if np.isfinite(x)]
-            progress.update(
-                update * steps_per_update, float(np.mean(rets)) if rets else None, run_s
+                tboard.close()
+            raise NonFiniteLoss(
+                f"non-finite loss at update {bad}; stopped. The last good checkpoint is "
+                f"update {last} in {run_dir / 'checkpoints'} (resume={run_dir})"
             )
-            done = update >= trainer.num_updates
-            stopping = stop.requested
-            save = done or stopping or time.perf_counter() - saved_at > cfg.checkpoint_interval_s
-            if multi:  # a signal or a due checkpoint on any process: all act on it, here
-                stopping, save = _agree(stopping, save)
-            if save:
-                ckpt.save(update, (learner, runner))
-                saved_at = time.perf_counter()
-            if stopping and not done:
+        learner, runner = new_learner, new_runner
+        rows = []
+        for i in range(k):
+            u = update + i + 1
+            for r, (seed, values) in enumerate(runs):
+                row = {"seed": seed, "update": u, "env_steps": u * steps_per_update}
+                row.update(values)
+                row.update({n: float(metrics[n][r, i]) for n in trainer.metric_names})
+                rows.append(row)
+        update += k
+        writer.write(rows)
+        if tboard is not None:
+            tboard.write(rows, trainer.metric_names)
+        rets = [r["episode_return"] for r in rows[-len(runs) :]]
+        rets = [x for x in rets if np.isfinite(x)]
+        progress.update(update * steps_per_update, float(np.mean(rets)) if rets else None, run_s)
+        done = update >= trainer.num_updates
+        stopping = stop.requested
+        save = done or stopping or time.perf_counter() - saved_at > cfg.checkpoint_interval_s
+        if multi:  # a signal or a due checkpoint on any process: all act on it, here
+            stopping, save = _agree(stopping, save)
+        if save:
+            ckpt.save(update, (learner, runner))
+            saved_at = time.perf_counter()
+            if done:
+                status = "finished"
+            elif stopping:
                 status = "interrupted"
-                break
+            summarize()  # timings and returns of what the checkpoint keeps
+        if stopping and not done:
+            break
     progress.close()
     ckpt.close()
     if tboard is not None:
         tboard.close()
-
-    rows = writer.read()
-    finals = _final_returns(rows, runs)
-    vals = [x for x in finals if x is not None]
-    steps_run = (update - start) * steps_per_update * trainer.num_runs
-    summary = {
-        "env": cfg.env,
-        "algo": cfg.algo,
-        "num_seeds": cfg.num_seeds,
-        "num_envs": cfg.num_envs,
-        "total_timesteps": cfg.total_timesteps,
-        "updates": update,
-        "env_steps": update * steps_per_update,
-        "status": status,
-        "sweep": {k: list(v) for k, v in flat_sweep(cfg).items()},
-        "runs": trainer.num_runs,
-        "final_returns": finals,
-        "final_return_mean": float(np.mean(vals)) if vals else None,
-        "steps_per_second": steps_run / run_s if run_s > 0 else None,
-        "compile_seconds": compile_s,
-        "wall_seconds": time.perf_counter() - t_start,
-        "device": _device_name(trainer),
-        "devices": trainer.n_devices,
-        "processes": jax.process_count(),
-    }
-    if "win_rate" in trainer.metric_names:
-        summary["final_win_rates"] = _final_returns(rows, runs, key="win_rate")
-    if "restarts" in trainer.metric_names:  # instances restarted after faults, all seeds
-        summary["restarts"] = int(sum(r["restarts"] or 0 for r in rows))
-    if not primary:
-        return summary
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    summary = summarize()
     if status == "interrupted":
-        print(
+        say(
             f"interrupted at update {update}/{trainer.num_updates}; checkpoint saved. "
-            f"Resume with: acjax train resume={run_dir}",
-            file=sys.stderr,
+            f"Resume with: {_resume_hint(run_dir)}"
         )
     return summary

@@ -1,0 +1,24 @@
+"""The worlds. `acjax.envs.registry.make(name)` builds one by name; the names are:"""
+
+WORLDS = """\
+<size> is tiny, small, medium or large; <N> the number of robots (examples: rware-tiny-4ag,
+jumanji-rware-small-8ag-hard).
+- `jumanji-rware-<size>-<N>ag[-easy|-hard]`: Jumanji's RobotWarehouse (envs/warehouse_jumanji.py)
+- `rware-<size>-<N>ag[-easy|-hard]`: the JAX port faithful to the original rware
+  (envs/warehouse_rware.py)
+- `matrix-table1`, `matrix-climbing`, `matrix-penalty`: discrete matrix games (envs/matrix.py)
+- `matrix-continuous`: the continuous two-agent climbing-like game, actions in [-1, 1]
+  (envs/matrix.py, ContinuousMatrixGame)
+- `external-rware-<size>-<N>ag[-easy|-hard]`: the original `rware` package stepped on the host
+  through the callback adapter (envs/external.py)
+- `pettingzoo:<module>`: a PettingZoo parallel environment whose agents share their spaces,
+  through the adapter (for instance `pettingzoo:mpe2.simple_spread_v3`); the config's
+  `env_kwargs` are its constructor's keyword arguments
+- `smacv2-<scenario>`: SMACv2 (StarCraft II) through the adapter, for instance
+  `smacv2-protoss_5_vs_5`; needs SMACv2 and StarCraft II installed (envs/external.py)
+- the config's `external` section says how the host runs the instances of these worlds
+  (in this process or in worker processes) and injects faults for drills
+- `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance
+  `mamujoco-halfcheetah-2x3` or `mamujoco-humanoid-9|8` (envs/mamujoco.py); the config's
+  `mamujoco` section sets obsk, the brax backend and the time limit
+"""

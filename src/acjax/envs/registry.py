@@ -1,24 +1,4 @@
-"""`make(name)`: every registered world by name.
-
-- `jumanji-rware-<size>-<N>ag[-easy|-hard]`: Jumanji's RobotWarehouse (envs/warehouse_jumanji.py)
-- `rware-<size>-<N>ag[-easy|-hard]`: the JAX port faithful to the original rware
-  (envs/warehouse_rware.py)
-- `matrix-table1`, `matrix-climbing`, `matrix-penalty`: discrete matrix games (envs/matrix.py)
-- `matrix-continuous`: the continuous two-agent climbing-like game, actions in [-1, 1]
-  (envs/matrix.py, ContinuousMatrixGame)
-- `external-rware-<size>-<N>ag[-easy|-hard]`: the original `rware` package stepped on the host
-  through the callback adapter (envs/external.py)
-- `pettingzoo:<module>`: a PettingZoo parallel environment whose agents share their spaces,
-  through the adapter (for instance `pettingzoo:mpe2.simple_spread_v3`); the config's
-  `env_kwargs` are its constructor's keyword arguments
-- `smacv2-<scenario>`: SMACv2 (StarCraft II) through the adapter, for instance
-  `smacv2-protoss_5_vs_5`; needs SMACv2 and StarCraft II installed (envs/external.py)
-- the config's `external` section says how the host runs the instances of these worlds
-  (in this process or in worker processes) and injects faults for drills
-- `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance
-  `mamujoco-halfcheetah-2x3` or `mamujoco-humanoid-9|8` (envs/mamujoco.py); the config's
-  `mamujoco` section sets obsk, the brax backend and the time limit
-"""
+"""`make(name)`: every registered world by name (the names: `acjax.envs.WORLDS`)."""
 
 from __future__ import annotations
 
@@ -36,6 +16,33 @@ EXAMPLES = [
     "matrix-continuous",
     "mamujoco-halfcheetah-2x3",
 ]
+
+
+def known_names() -> list[str]:
+    """Names to suggest for a mistyped env (every matrix game and MuJoCo scenario; the warehouse
+    sizes at 2, 4, 8 and 12 agents)."""
+    from acjax.envs.mamujoco import SCENARIOS
+    from acjax.envs.matrix import PAYOFFS
+
+    warehouse = [
+        f"{p}rware-{size}-{n}ag{d}"
+        for p in ("", "jumanji-", "external-")
+        for size in ("tiny", "small", "medium", "large")
+        for n in (2, 4, 8, 12)
+        for d in ("", "-easy", "-hard")
+    ]
+    return [
+        *warehouse,
+        *(f"matrix-{g}" for g in [*PAYOFFS, "continuous"]),
+        *(f"mamujoco-{s}" for s in SCENARIOS),
+    ]
+
+
+def _unknown(name: str, detail: str) -> ValueError:
+    from acjax.config import did_you_mean
+
+    hint = did_you_mean(name, known_names())
+    return ValueError(f"unknown env {name!r}{hint or detail}")
 
 
 def _pool_options(cfg: Any):
@@ -86,10 +93,13 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
 
         parsed = mamujoco.parse_name(name)
         if parsed is None:
-            raise ValueError(
-                f"unknown env {name!r}: expected mamujoco-<robot>-<partition>, "
-                f"for instance mamujoco-{mamujoco.SCENARIOS[0]}"
+            raise _unknown(
+                name,
+                ": expected mamujoco-<robot>-<partition>, for instance "
+                f"mamujoco-{mamujoco.SCENARIOS[0]}",
             )
+        if parsed[0] not in mamujoco.ROBOTS:
+            raise _unknown(name, f": unknown robot; expected one of {sorted(mamujoco.ROBOTS)}")
         # the config's `mamujoco` section holds exactly the world's options
         kwargs = {} if cfg is None else dataclasses.asdict(cfg.mamujoco)
         return mamujoco.MaMuJoCo(*parsed, **kwargs)
@@ -98,7 +108,10 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
 
         return ContinuousMatrixGame()
     if name.startswith("matrix-"):
-        from acjax.envs.matrix import MatrixGame
+        from acjax.envs.matrix import PAYOFFS, MatrixGame
 
+        if name[len("matrix-") :] not in PAYOFFS:
+            games = ", ".join(f"matrix-{g}" for g in [*PAYOFFS, "continuous"])
+            raise _unknown(name, f": expected one of {games}")
         return MatrixGame(name[len("matrix-") :])
-    raise ValueError(f"unknown env {name!r} (examples: {', '.join(EXAMPLES)})")
+    raise _unknown(name, f" (examples: {', '.join(EXAMPLES)}; `acjax list` shows every world)")

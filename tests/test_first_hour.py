@@ -1,0 +1,107 @@
+"""What a new user meets first: help and listings, suggestions for typos, YAML positions, the
+budget, an interrupt in the first second, and messages while compiling."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TINY
+
+from acjax.cli import main
+from acjax.config import to_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_train_help_lists_worlds_algorithms_and_where_keys_are(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for needle in ("jumanji-rware-<size>-<N>ag", "mamujoco-<robot>-<partition>", "pettingzoo:"):
+        assert needle in out
+    for algo in ("mappo", "acpo", "happo", "ac_td3", "maddpg"):
+        assert f"\n  {algo} " in out
+    assert "acjax list" in out and "src/acjax/config.py" in out
+
+
+def test_list_prints_every_config_key_with_its_default_and_meaning(capsys):
+    assert main(["list", "keys"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    keys = {ln.split()[0]: ln for ln in lines}
+    assert "ppo.lr" in keys and "0.0005" in keys["ppo.lr"] and "learning rate" in keys["ppo.lr"]
+    assert "td3.chain_target" in keys and "acpo.lambda_micro" in keys
+    assert all(len(ln.split(maxsplit=2)) == 3 for ln in lines), "a key without a description"
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["num_env=8"], "unknown config key 'num_env'; did you mean 'num_envs'?"),
+        (["ppo.lrr=1"], "unknown config key 'ppo.lrr'; did you mean 'ppo.lr'?"),
+        (["algo=mapo"], "unknown algorithm 'mapo'; did you mean 'mappo'?"),
+        (["env=jumanji-rware-tiny-2agg"], "did you mean 'jumanji-rware-tiny-2ag'?"),
+        (["env=mamujoco-halfchetah-2x3"], "did you mean 'mamujoco-halfcheetah-2x3'?"),
+        (["env=matrix-tabel1"], "did you mean 'matrix-table1'?"),
+    ],
+)
+def test_typos_get_the_closest_valid_name(args, needle, capsys):
+    assert main(["train", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+
+
+def test_yaml_errors_give_line_and_column(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("env: matrix-table1\nppo:\n  lr: [0.1\n  epochs: 2\n")
+    assert main(["train", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"config file '{bad}' is not valid YAML at line 4, column" in err[0]
+
+
+def test_an_override_refused_on_resume_names_the_dotted_key(tmp_path, capsys):
+    from acjax.config import load_config
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(to_dict(load_config())))
+    assert main(["train", f"resume={tmp_path}", "ppo.lr=0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config key 'ppo.lr': cannot change when resuming" in err[0], err
+
+
+def test_budget_rounds_up_to_whole_updates_and_says_so(tmp_path, capsys):
+    """64 env steps per update: 100 asked -> 2 updates, 128 steps; the compile is announced."""
+    assert (
+        main(["train", *TINY, "env=matrix-table1", "total_timesteps=100", f"run_dir={tmp_path}"])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "2 updates x 64 = 128 env steps per seed (100 rounded up)" in err
+    assert "compiling 2 update(s) per call ..." in err and "compiled in " in err
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["env_steps"] == 128 and summary["updates"] == 2
+    assert (tmp_path / "summary.json").read_text().endswith("}\n")
+
+
+def test_sigint_in_the_first_second_leaves_no_traceback_and_no_folder(tmp_path):
+    run = tmp_path / "run"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "acjax.cli", "train", *TINY, f"run_dir={run}"],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)  # JAX is still loading: nothing compiled, no folder yet
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert proc.returncode == 130, err
+    assert "interrupted before training started; nothing written" in err
+    assert not run.exists()

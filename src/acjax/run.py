@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -24,6 +25,11 @@ from acjax.train import Trainer, local_value, make_trainer
 
 class NonFiniteLoss(RuntimeError):
     pass
+
+
+class ResumeError(FileNotFoundError):
+    """A run folder that cannot be resumed (no checkpoint restores; metrics.jsonl unreadable):
+    reported like a missing checkpoint, in one line."""
 
 
 class _StopFlag:
@@ -78,6 +84,32 @@ def _device_name(trainer: Trainer) -> str:
     return f"{trainer.n_devices}x {d.platform}:{getattr(d, 'device_kind', '')}"
 
 
+def _resume(cfg: Config, run_dir: Path, writer, runs: int, like) -> tuple[int, Any, Checkpointer]:
+    """The newest checkpoint of run_dir that restores and that the metrics reach (their rows
+    complete up to its update): (update, state, checkpointer). The newer checkpoints passed over
+    (damaged ones; ones ahead of metrics cut short) are deleted once one has restored: the run
+    recomputes them exactly. Nothing in the folder changes when none restores (ResumeError)."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():  # Orbax would make it
+        raise ResumeError(f"resume: no checkpoint in {folder}")
+    try:
+        complete = writer.complete_to(runs)
+    except ValueError as e:
+        raise ResumeError(f"resume: {e}") from None
+    ckpt = Checkpointer(folder, cfg.keep_checkpoints)
+    step, state, skipped = ckpt.restore_newest(like, at_most=complete)
+    if step is None:
+        ckpt.close()
+        why = "".join(f" (checkpoint {s} {w})" for s, w in skipped[:1])
+        more = f", and {len(skipped) - 1} older one(s) too" if len(skipped) > 1 else ""
+        raise ResumeError(f"resume: no intact checkpoint in {folder}{why}{more}")
+    for s, why in skipped:
+        if jax.process_index() == 0:
+            print(f"resume: checkpoint {s} {why}; resuming from {step}", file=sys.stderr)
+        ckpt.delete(s)
+    return step, state, ckpt
+
+
 def train(cfg: Config, env=None) -> dict:
     """Train to cfg.total_timesteps in cfg.run_dir (resuming from its last checkpoint when
     cfg.resume is set); returns the summary written to summary.json.
@@ -92,31 +124,29 @@ def train(cfg: Config, env=None) -> dict:
     primary = jax.process_index() == 0
     multi = jax.process_count() > 1
     run_dir = Path(cfg.resume or cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if primary:
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    if not cfg.resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
     trainer = make_trainer(cfg, env=env)
     learner, runner = trainer.init()
-    ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
     # each run's label: its seed and its values of the swept keys (a column per key)
     runs = [
         (seed, dict(zip(trainer.sweep_keys, values, strict=True)))
         for seed, values in zip(trainer.run_seeds, trainer.run_values, strict=True)
     ]
     writer = MetricsWriter(run_dir, trainer.sweep_keys + trainer.metric_names, files=primary)
+    start = 0
+    if cfg.resume:  # the folder stays as it was until a checkpoint has been restored
+        start, (learner, runner), ckpt = _resume(cfg, run_dir, writer, len(runs), (learner, runner))
+    else:
+        ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
+    if primary:
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    writer.truncate(start)
     tboard = (
         TensorBoard(run_dir / "tensorboard", trainer.sweep_keys)
         if cfg.log.tensorboard and primary
         else None
     )
-    start = 0
-    if cfg.resume:
-        last = ckpt.latest()
-        if last is None:
-            raise FileNotFoundError(f"resume: no checkpoint in {run_dir / 'checkpoints'}")
-        learner, runner = ckpt.restore(last, (learner, runner))
-        start = last
-    writer.truncate(start)
 
     steps_per_update = trainer.steps_per_update
     progress = Progress(

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ret = summary["final_return_mean"]
     print(
         f"done: {summary['env_steps']} env steps per seed, final return "
-        f"{'-' if ret is None else f'{ret:.3f}'}, {summary['steps_per_second']:.0f} steps/s, "
+        f"{'-' if ret is None else f'{ret:.3f}'}, {summary['steps_per_second'] or 0:.0f} steps/s, "
         f"summary in {cfg.run_dir}/summary.json",
         file=sys.stderr,
     )

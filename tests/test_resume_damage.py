@@ -42,7 +42,9 @@ def _rows(run):
 
 
 def _steps(run):
-    return sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
+    """The finished checkpoints' steps (Orbax renames a step's folder to its number when done)."""
+    folder = run / "checkpoints"
+    return sorted(int(n) for n in os.listdir(folder) if n.isdigit()) if folder.is_dir() else []
 
 
 def _damage(run, step):
@@ -195,7 +197,7 @@ def test_sigkill_during_checkpoint_save_leaves_no_trusted_checkpoint(reference, 
         )
         deadline = time.time() + 240
         while proc.poll() is None and time.time() < deadline:
-            if _steps_safe(run) and _tmp_steps(run):
+            if _steps(run) and _tmp_steps(run):
                 proc.send_signal(signal.SIGKILL)
                 break
             time.sleep(0.001)
@@ -210,8 +212,3 @@ def test_sigkill_during_checkpoint_save_leaves_no_trusted_checkpoint(reference, 
     assert main(["train", f"resume={run}"]) == 0
     assert not _tmp_steps(run)  # saved again over the half-written one
     _same_as_reference(run, reference)
-
-
-def _steps_safe(run):
-    folder = run / "checkpoints"
-    return [n for n in os.listdir(folder) if n.isdigit()] if folder.is_dir() else []

@@ -24,8 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EQUATIONS = DOCS / "equations.md"
 # the pages whose code and paper references are checked (equations.md links policies.md; the
-# world pages mamujoco.md and external.md)
-PAGES = [EQUATIONS, DOCS / "policies.md", DOCS / "mamujoco.md", DOCS / "external.md"]
+# world pages mamujoco.md and external.md; runs.md, resuming run folders)
+PAGES = [
+    EQUATIONS,
+    DOCS / "policies.md",
+    DOCS / "mamujoco.md",
+    DOCS / "external.md",
+    DOCS / "runs.md",
+]
 CODE_REF = re.compile(r"`(src/acjax/[\w/]+\.py)::([\w.]+)`\s+`([^`\n]+)`")
 ANY_SYMBOL_REF = re.compile(r"src/acjax/[\w/]+\.py::[\w.]*")
 LINE_REF = re.compile(r"src/acjax/[\w/]+\.py:\d+")

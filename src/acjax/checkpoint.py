@@ -1,7 +1,15 @@
-"""Orbax checkpoints of the whole training state at call boundaries (keep the last few)."""
+"""Orbax checkpoints of the whole training state at call boundaries (keep the last few).
+
+A save is atomic from the run's point of view: Orbax writes a step into
+`<step>.orbax-checkpoint-tmp` and renames it to `<step>` only when complete, and lists only the
+renamed ones, so a process killed mid-save leaves no step that resume would trust. Files
+damaged afterwards (a full disk, an interrupted copy) are found on restore:
+`Checkpointer.restore_newest` falls back to the next older step.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +17,38 @@ import jax
 import orbax.checkpoint as ocp
 
 
+def _quiet_closed_loops() -> None:
+    """Drop the `Event loop is closed` errors of Orbax's restore after a failed read.
+
+    Orbax runs each restore in a fresh asyncio loop and closes it when the first read fails;
+    TensorStore's reads still in flight then finish and call back into the closed loop from
+    their own threads, each a traceback on stderr via `sys.unraisablehook`. Only that exact
+    error is dropped; everything else reaches the previous hook."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_acjax_quiet", False):
+        return
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._acjax_quiet = True
+    sys.unraisablehook = hook
+
+
+def _reason(e: BaseException) -> str:
+    """The first line of an error, short enough for a one-line message (TensorStore's errors
+    nest: the kind of error comes first, the file and what went wrong with it last)."""
+    lines = str(e).strip().splitlines()
+    line = lines[0].split(" [tensorstore_spec")[0] if lines else type(e).__name__
+    return line if len(line) <= 240 else f"{line[:110]} ... {line[-125:]}"
+
+
 class Checkpointer:
     def __init__(self, directory: str | Path, keep: int):
+        _quiet_closed_loops()
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
@@ -20,22 +58,12 @@ class Checkpointer:
         self.manager.save(update, args=ocp.args.StandardSave(state), force=True)
         self.manager.wait_until_finished()
 
-    @staticmethod
-    def latest_in(directory: str | Path) -> int | None:
-        """The newest checkpoint step in `directory` (None: none), without writing anything."""
-        directory = Path(directory).absolute()
-        if not directory.is_dir():
-            return None
-        manager = ocp.CheckpointManager(
-            directory, options=ocp.CheckpointManagerOptions(create=False)
-        )
-        try:
-            return manager.latest_step()
-        finally:
-            manager.close()
-
     def latest(self) -> int | None:
         return self.manager.latest_step()
+
+    def steps(self) -> list[int]:
+        """The finished checkpoints' steps, oldest first."""
+        return sorted(self.manager.all_steps())
 
     def restore(self, update: int, like: Any) -> Any:
         """Restore into the structure, shapes, dtypes and shardings of `like`."""
@@ -54,6 +82,26 @@ class Checkpointer:
         return treedef.unflatten(
             [x if x is None or not x.size else r for x, r in zip(leaves, got, strict=True)]
         )
+
+    def restore_newest(
+        self, like: Any, at_most: int | None = None
+    ) -> tuple[int | None, Any, list[tuple[int, str]]]:
+        """The newest checkpoint (of step at most `at_most`) that restores, tried newest first:
+        (step, state, skipped), skipped being (step, what is wrong with it) for each newer one,
+        newest first. Changes nothing on disk; step is None (state `like`) when none restores."""
+        skipped = []
+        for step in reversed(self.steps()):
+            if at_most is not None and step > at_most:
+                skipped.append((step, f"is ahead of the metrics (complete to update {at_most})"))
+                continue
+            try:
+                return step, self.restore(step, like), skipped
+            except Exception as e:  # noqa: BLE001 - any unreadable file means a damaged step
+                skipped.append((step, f"is damaged ({_reason(e)})"))
+        return None, like, skipped
+
+    def delete(self, update: int) -> None:
+        self.manager.delete(update)
 
     def close(self) -> None:
         self.manager.close()

@@ -51,7 +51,8 @@ def resolve_config(
         saved = run_dir / "config.yaml"
         if not saved.is_file():
             raise C.ConfigError(
-                f"config key 'resume': no run folder with config.yaml at '{run_dir}'"
+                f"config key 'resume': no run folder with config.yaml at '{run_dir}' "
+                f"('{saved}' does not exist)"
             )
         for key in _dotted(over):
             if key not in RESUMABLE and key not in DIST_KEYS:
@@ -64,7 +65,13 @@ def resolve_config(
             data.pop(key, None)
         data.update(over)
         data["run_dir"] = str(run_dir)
-        return C.from_dict(data, check)
+        try:
+            return C.from_dict(data, check)
+        except C.ConfigError as e:  # a key of the saved file (edited by hand): name the file
+            key = re.search(r"config key '([^']+)'", str(e))
+            if key is None or key[1] in over:
+                raise
+            raise C.ConfigError(str(e).replace(key[0], f"{key[0]} in {saved}", 1)) from None
     cfg = C.load_config(config_path, overrides, check)
     if not cfg.run_dir:
         import dataclasses

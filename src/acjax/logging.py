@@ -27,14 +27,46 @@ class MetricsWriter:
         self.files = files
         self._rows: list[dict] = []
 
+    def load(self) -> list[dict]:
+        """The rows of metrics.jsonl. Its last line is left out when cut short (the process
+        killed while writing it: no newline at its end, or not JSON); a bad line before it is
+        a ValueError."""
+        if not self.jsonl.exists():
+            return []
+        lines = self.jsonl.read_text(errors="replace").split("\n")
+        lines.pop()  # after the last newline: "" or a row cut short
+        rows = []
+        for i, line in enumerate(lines):
+            try:
+                row = json.loads(line) if line else None
+            except ValueError:
+                row = None
+            if isinstance(row, dict) and "update" in row:
+                rows.append(row)
+            elif line and i < len(lines) - 1:
+                raise ValueError(f"{self.jsonl} line {i + 1} is not a metrics row: {line[:60]!r}")
+        return rows
+
+    def complete_to(self, runs: int) -> int | None:
+        """The last update u such that metrics.jsonl holds the rows of all `runs` runs for
+        every update up to u; None without the file."""
+        if not self.jsonl.exists():
+            return None
+        count: dict[int, int] = {}
+        for r in self.load():
+            count[r["update"]] = count.get(r["update"], 0) + 1
+        u = 0
+        while count.get(u + 1, 0) >= runs:
+            u += 1
+        return u
+
     def truncate(self, last_update: int) -> None:
+        """Keep the rows up to `last_update`; metrics.csv is rewritten from metrics.jsonl (so a
+        row cut short in either file is gone)."""
         if not self.files:
             self._rows = [r for r in self._rows if r["update"] <= last_update]
             return
-        rows = []
-        if self.jsonl.exists():
-            rows = [json.loads(line) for line in self.jsonl.read_text().splitlines() if line]
-        rows = [r for r in rows if r["update"] <= last_update]
+        rows = [r for r in self.load() if r["update"] <= last_update]
         self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
         with self.csv.open("w", newline="") as f:
             w = csv.DictWriter(f, self.fields)
@@ -55,9 +87,7 @@ class MetricsWriter:
     def read(self) -> list[dict]:
         if not self.files:
             return list(self._rows)
-        if not self.jsonl.exists():
-            return []
-        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line]
+        return self.load()
 
 
 class TensorBoard:

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -24,6 +25,11 @@ from acjax.train import Trainer, local_value, make_trainer
 
 class NonFiniteLoss(RuntimeError):
     pass
+
+
+class ResumeError(FileNotFoundError):
+    """A run folder that cannot be resumed (no checkpoint restores; metrics.jsonl unreadable):
+    reported like a missing checkpoint, in one line."""
 
 
 def _agree(*flags: bool) -> tuple[bool, ...]:
@@ -69,6 +75,32 @@ def _segments(run_dir: Path, start: int) -> list[dict]:
     return [g for g in old if isinstance(g, dict) and g.get("to_update", start + 1) <= start]
 
 
+def _resume(cfg: Config, run_dir: Path, writer, runs: int, like) -> tuple[int, Any, Checkpointer]:
+    """The newest checkpoint of run_dir that restores and that the metrics reach (their rows
+    complete up to its update): (update, state, checkpointer). The newer checkpoints passed over
+    (damaged ones; ones ahead of metrics cut short) are deleted once one has restored: the run
+    recomputes them exactly. Nothing in the folder changes when none restores (ResumeError)."""
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():  # Orbax would make it
+        raise ResumeError(f"resume: no checkpoint in {folder}")
+    try:
+        complete = writer.complete_to(runs)
+    except ValueError as e:
+        raise ResumeError(f"resume: {e}") from None
+    ckpt = Checkpointer(folder, cfg.keep_checkpoints)
+    step, state, skipped = ckpt.restore_newest(like, at_most=complete)
+    if step is None:
+        ckpt.close()
+        why = "".join(f" (checkpoint {s} {w})" for s, w in skipped[:1])
+        more = f", and {len(skipped) - 1} older one(s) too" if len(skipped) > 1 else ""
+        raise ResumeError(f"resume: no intact checkpoint in {folder}{why}{more}")
+    for s, why in skipped:
+        if jax.process_index() == 0:
+            print(f"resume: checkpoint {s} {why}; resuming from {step}", file=sys.stderr)
+        ckpt.delete(s)
+    return step, state, ckpt
+
+
 def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
     """Train to cfg.total_timesteps in cfg.run_dir (resuming from its last checkpoint when
     cfg.resume is set); returns the summary written to summary.json.
@@ -94,16 +126,21 @@ def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
     run_dir = Path(cfg.resume or cfg.run_dir)
     trainer = make_trainer(cfg, env=env)
     steps_per_update = trainer.steps_per_update
+    # each run's label: its seed and its values of the swept keys (a column per key)
+    runs = [
+        (seed, dict(zip(trainer.sweep_keys, values, strict=True)))
+        for seed, values in zip(trainer.run_seeds, trainer.run_values, strict=True)
+    ]
+    writer = MetricsWriter(run_dir, trainer.sweep_keys + trainer.metric_names, files=primary)
+    learner, runner = trainer.init()
+    if stop.requested:
+        raise Interrupted
     start = 0
-    if cfg.resume:
-        start = Checkpointer.latest_in(run_dir / "checkpoints")
-        if start is None:
-            raise FileNotFoundError(f"resume: no checkpoint in {run_dir / 'checkpoints'}")
+    if cfg.resume:  # the folder stays as it was until a checkpoint has been restored
+        start, (learner, runner), ckpt = _resume(cfg, run_dir, writer, len(runs), (learner, runner))
         if start >= trainer.num_updates:
-            say(
-                f"{run_dir} is complete: {start} updates ({start * steps_per_update} env steps "
-                f"per seed) of {trainer.num_updates}; nothing to do"
-            )
+            ckpt.close()
+            say(f"{run_dir} is complete ({start} updates); nothing to do")
             return {"status": "complete", "updates": start, "run_dir": str(run_dir)}
     total = trainer.num_updates * steps_per_update
     say(
@@ -111,34 +148,22 @@ def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
         + "".join(f" x {len(v)} {k}" for k, v in flat_sweep(cfg).items())
         + f", {trainer.num_updates} updates x {steps_per_update} = {total} env steps per seed"
         + (f" ({cfg.total_timesteps} rounded up)" if total != cfg.total_timesteps else "")
-        + (f", from update {start}" if start else "")
+        + (f", resuming from update {start}" if cfg.resume else "")
         + f", run folder {run_dir}"
         + (f", {jax.process_count()} processes" if multi else "")
     )
-    learner, runner = trainer.init()
-    if stop.requested:
-        raise Interrupted
-    if cfg.resume:  # restored before anything in the folder is rewritten
+    if not cfg.resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
         ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
-        learner, runner = ckpt.restore(start, (learner, runner))
-    run_dir.mkdir(parents=True, exist_ok=True)
     if primary:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    if not cfg.resume:
-        ckpt = Checkpointer(run_dir / "checkpoints", cfg.keep_checkpoints)
-    # each run's label: its seed and its values of the swept keys (a column per key)
-    runs = [
-        (seed, dict(zip(trainer.sweep_keys, values, strict=True)))
-        for seed, values in zip(trainer.run_seeds, trainer.run_values, strict=True)
-    ]
-    writer = MetricsWriter(run_dir, trainer.sweep_keys + trainer.metric_names, files=primary)
+    writer.truncate(start)
+    segments = _segments(run_dir, start) if cfg.resume else []
     tboard = (
         TensorBoard(run_dir / "tensorboard", trainer.sweep_keys)
         if cfg.log.tensorboard and primary
         else None
     )
-    writer.truncate(start)
-    segments = _segments(run_dir, start) if cfg.resume else []
 
     progress = Progress(total, start * steps_per_update, cfg.progress and primary)
     compile_s, run_s, saved_at, update = 0.0, 0.0, time.perf_counter(), start

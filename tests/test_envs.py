@@ -108,3 +108,26 @@ def test_auto_reset_keeps_final_observation_and_starts_next_episode(name):
         np.testing.assert_allclose(state.episode_return, returns, atol=1e-5)
         seen_done += done.sum()
     assert seen_done > 0
+
+
+def test_render_draws_jumanji_warehouses():
+    """Every agent's cell centre in its colour, goal cells grey, one teal shelf per request."""
+    from acjax.envs.render import render_rgb
+
+    world = make("jumanji-rware-tiny-2ag")
+    state, _ = world.reset(jax.random.key(3))
+    cell = 24
+    frame = render_rgb(world, state, cell)
+    rows, cols = world._env.grid_size
+    assert frame.shape == (rows * cell + 1, cols * cell + 1, 3)
+    pos = state.agents.position
+    for r, c in zip(np.asarray(pos.x), np.asarray(pos.y), strict=True):  # (row, column)
+        centre = (int(r * cell + cell // 2 + 4), int(c * cell + cell // 2 + 4))  # off the line
+        assert tuple(frame[centre]) == (255, 140, 0)
+    for gx, gy in np.asarray(world._env.goals):  # (column, row)
+        assert tuple(frame[gy * cell + 3, gx * cell + 3]) == (60, 60, 60)
+    shelves = state.shelves
+    teal = 0
+    for r, c in zip(np.asarray(shelves.position.x), np.asarray(shelves.position.y), strict=True):
+        teal += tuple(frame[int(r * cell + 4), int(c * cell + 4)]) == (0, 128, 128)
+    assert teal == int(np.sum(shelves.is_requested)) > 0

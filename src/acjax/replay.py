@@ -49,9 +49,11 @@ def frames_of(world, states: list, width: int = 320, height: int = 240) -> tuple
     if isinstance(world, MaMuJoCo):
         qpos = np.stack([np.asarray(s[0].pipeline_state.q) for s in states])
         return render.mujoco_frames(world, qpos, width, height), 1.0 / float(world.brax.dt)
-    if hasattr(world, "layout"):  # the warehouse port
+    if hasattr(world, "layout") or hasattr(world, "warehouse_view"):  # the warehouses
         return [render.render_rgb(world, s) for s in states], 8.0
-    raise ValueError(f"no renderer for {world.spec.name} (multi-agent MuJoCo and rware-* have one)")
+    raise ValueError(
+        f"no renderer for {world.spec.name} (multi-agent MuJoCo and the warehouses have one)"
+    )
 
 
 def render_run(

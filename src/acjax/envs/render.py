@@ -1,8 +1,9 @@
 """Pictures of the worlds: the warehouse port and multi-agent MuJoCo (no display needed).
 
-`render_rgb(env, state)` draws one warehouse in the original rware viewer's colours: goals dark
-grey, shelves slate blue, requested shelves teal, agents dark orange (red when carrying) with a
-black line towards their direction. `write_gif(env, states_or_frames, path)` writes an episode.
+`render_rgb(env, state)` draws one warehouse (the port's or Jumanji's) in the original rware
+viewer's colours: goals dark grey, shelves slate blue, requested shelves teal, agents dark orange
+(red when carrying) with a black line towards their direction.
+`write_gif(env, states_or_frames, path)` writes an episode.
 
 `mujoco_frames(world, qpos)` renders a multi-agent MuJoCo episode with MuJoCo's own renderer
 (offscreen through EGL where no display is set: MUJOCO_GL=egl), a camera tracking the torso,
@@ -12,6 +13,7 @@ every agent's limbs in its own colour. `write_gif(None, frames, path)` writes th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,36 +33,67 @@ _SHELF_PADDING = 2
 _DIRECTION_STEP = {0: (0, -1), 1: (0, 1), 2: (-1, 0), 3: (1, 0)}
 
 
-def render_rgb(env: Any, state: Any, cell: int = 24) -> np.ndarray:
-    """One warehouse (an unbatched `RwareState`) as an RGB image [H, W, 3] uint8."""
+@dataclass(frozen=True)
+class WarehouseView:
+    """What a warehouse picture shows, in the port's conventions: (x, y) cells with y downwards,
+    directions as rware's (UP, DOWN, LEFT, RIGHT), per agent whether it carries a shelf, per
+    shelf whether it is requested."""
+
+    width: int
+    height: int
+    goals: np.ndarray  # [G, 2]
+    agent_xy: np.ndarray  # [N, 2]
+    agent_dir: np.ndarray  # [N]
+    carrying: np.ndarray  # [N] bool
+    shelf_xy: np.ndarray  # [S, 2]
+    requested: np.ndarray  # [S] bool
+
+
+def warehouse_view(env: Any, state: Any) -> WarehouseView:
+    """The view of one warehouse state of either world (Jumanji's converts its own state)."""
+    if hasattr(env, "warehouse_view"):
+        return env.warehouse_view(state)
     lay = env.layout
-    agent_xy = np.asarray(state.agent_xy)
-    if agent_xy.ndim != 2:
-        raise ValueError(f"render_rgb draws one warehouse; got agent_xy of shape {agent_xy.shape}")
-    agent_dir = np.asarray(state.agent_dir)
-    carrying = np.asarray(state.carrying)
     shelf_xy = np.asarray(state.shelf_xy)
-    requested = set(np.asarray(state.request_queue).tolist())
-    width, height = lay.width * cell + 1, lay.height * cell + 1
+    queue = np.asarray(state.request_queue)
+    return WarehouseView(
+        width=lay.width,
+        height=lay.height,
+        goals=np.asarray(lay.goals),
+        agent_xy=np.asarray(state.agent_xy),
+        agent_dir=np.asarray(state.agent_dir),
+        carrying=np.asarray(state.carrying) >= 0,
+        shelf_xy=shelf_xy,
+        requested=np.isin(np.arange(len(shelf_xy)), queue),
+    )
+
+
+def render_rgb(env: Any, state: Any, cell: int = 24) -> np.ndarray:
+    """One warehouse (an unbatched state of `rware-*` or `jumanji-rware-*`) as an RGB image
+    [H, W, 3] uint8."""
+    v = warehouse_view(env, state)
+    if v.agent_xy.ndim != 2:
+        raise ValueError(f"render_rgb draws one warehouse; got agents of shape {v.agent_xy.shape}")
+    width, height = v.width * cell + 1, v.height * cell + 1
     image = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(image)
-    for gx, gy in lay.goals:
+    for gx, gy in v.goals:
         draw.rectangle([gx * cell, gy * cell, (gx + 1) * cell, (gy + 1) * cell], fill=_GOAL)
-    for k, (sx, sy) in enumerate(shelf_xy):
-        colour = _SHELF_REQUESTED if k in requested else _SHELF
+    for (sx, sy), requested in zip(v.shelf_xy, v.requested, strict=True):
+        colour = _SHELF_REQUESTED if requested else _SHELF
         p = _SHELF_PADDING
         draw.rectangle(
             [sx * cell + p + 1, sy * cell + p + 1, (sx + 1) * cell - p, (sy + 1) * cell - p],
             fill=colour,
         )
-    for x in range(lay.width + 1):
+    for x in range(v.width + 1):
         draw.line([(x * cell, 0), (x * cell, height - 1)], fill=_GRID)
-    for y in range(lay.height + 1):
+    for y in range(v.height + 1):
         draw.line([(0, y * cell), (width - 1, y * cell)], fill=_GRID)
     radius = cell / 3
-    for (ax, ay), d, c in zip(agent_xy, agent_dir, carrying, strict=True):
+    for (ax, ay), d, c in zip(v.agent_xy, v.agent_dir, v.carrying, strict=True):
         cx, cy = (ax + 0.5) * cell, (ay + 0.5) * cell
-        colour = _AGENT_LOADED if c >= 0 else _AGENT
+        colour = _AGENT_LOADED if c else _AGENT
         draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=colour)
         dx, dy = _DIRECTION_STEP[int(d)]
         draw.line(

@@ -18,6 +18,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jumanji.environments import RobotWarehouse
 from jumanji.environments.routing.robot_warehouse import utils as rw_utils
 from jumanji.environments.routing.robot_warehouse.generator import RandomGenerator
@@ -65,6 +66,25 @@ class JumanjiWarehouse(World):
             state_dim=n_agents * obs_dim,
             num_actions=5,
             max_steps=max_steps,
+        )
+
+    def warehouse_view(self, state):
+        """One state as the warehouse picture's view (`acjax.envs.render.WarehouseView`):
+        Jumanji's positions are (row, column), its goals (column, row), its directions UP,
+        RIGHT, DOWN, LEFT."""
+        from acjax.envs.render import WarehouseView
+
+        rows, cols = self._env.grid_size
+        agents, shelves = state.agents, state.shelves
+        return WarehouseView(
+            width=int(cols),
+            height=int(rows),
+            goals=np.asarray(self._env.goals),
+            agent_xy=np.stack([np.asarray(agents.position.y), np.asarray(agents.position.x)], 1),
+            agent_dir=np.array([0, 3, 1, 2])[np.asarray(agents.direction)],
+            carrying=np.asarray(agents.is_carrying).astype(bool),
+            shelf_xy=np.stack([np.asarray(shelves.position.y), np.asarray(shelves.position.x)], 1),
+            requested=np.asarray(shelves.is_requested).astype(bool),
         )
 
     def _timestep(self, observation, reward, terminated, truncated) -> TimeStep:

@@ -5,16 +5,23 @@ PYTHON  ?= python3
 CONFIG  ?=
 ARGS    ?=
 BENCH   ?= full
+# GPU=1: jax with CUDA 12 (the `cuda12` extra) for an NVIDIA GPU
+GPU     ?=
+comma   := ,
+EXTRAS  := dev$(if $(GPU),$(comma)cuda12)
+STAMP   := $(VENV)/.installed$(if $(GPU),-gpu)
 
-.PHONY: install train sweep plot reproduce report-warehouse test test-slow bench bench-offpolicy bench-external lint clean
+.PHONY: install train sweep plot reproduce report-warehouse readme test test-slow bench bench-offpolicy bench-external lint clean
 
-$(VENV)/.installed: pyproject.toml
+$(STAMP): pyproject.toml
+	@echo "installing acjax and its dependencies ($(EXTRAS)) into $(VENV): once, a few minutes ..."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
+	@echo "installed; the command line is $(VENV)/bin/acjax"
 
-install: $(VENV)/.installed
+install: $(STAMP)
 
 train: install
 	$(VENV)/bin/acjax train $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
@@ -40,6 +47,10 @@ reproduce: install
 # the warehouse study's report from its committed data (experiments/reports/warehouse/)
 report-warehouse: install
 	$(PY) experiments/reports/warehouse/report.py
+
+# the README's figures from the committed result files (benchmarks/readme.py)
+readme: install
+	$(PY) benchmarks/readme.py
 
 test: install
 	$(PY) -m pytest -q

@@ -251,3 +251,14 @@ def test_bad_inputs_raise_clear_value_errors():
         acpi(transition, reward, GAMMA, init=[np.zeros(2, dtype=int), np.zeros(2, dtype=int)])
     with pytest.raises(ValueError, match=r"init\[0\]"):
         iterative_br(transition, reward, GAMMA, [np.ones((2, 2)), np.ones((2, 3)) / 3])
+
+
+def test_table1_says_where_each_policy_ends_and_whether_the_paper_agrees():
+    from acjax.tabular.table1 import _format
+
+    at_a = np.zeros((3, 3))
+    at_a[0, 0] = 1.0
+    assert _format("haspi_alpha5", at_a).splitlines()[0] == (
+        "haspi_alpha5: ends at (A, A); differs from the paper's Table 1, (C, C)"
+    )
+    assert "as in the paper's Table 1, (A, A)" in _format("simultaneous", at_a)

@@ -90,8 +90,13 @@ def haspi_switch_alpha(init=INIT, gamma=0.9, lo=1.0, hi=10.0, iters=40) -> float
 
 
 def _format(name, matrix):
-    paper = f"  (paper Table 1: {PAPER[name]})" if name in PAPER else ""
-    lines = [f"{name}:{paper}", "        " + "".join(f"{a:>10}" for a in ACTIONS)]
+    i, j = np.unravel_index(int(np.argmax(matrix)), np.shape(matrix))
+    ends = f"({ACTIONS[i]}, {ACTIONS[j]})"
+    paper = ""
+    if name in PAPER:
+        agree = "as in" if PAPER[name] == ends else "differs from"
+        paper = f"; {agree} the paper's Table 1, {PAPER[name]}"
+    lines = [f"{name}: ends at {ends}{paper}", "        " + "".join(f"{a:>10}" for a in ACTIONS)]
     for a, row in zip(ACTIONS, matrix, strict=True):
         lines.append(f"  a_0={a} " + "".join(f"{p:>10.4f}" for p in row))
     return "\n".join(lines)

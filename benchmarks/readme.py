@@ -1,0 +1,160 @@
+"""The README's figures, generated from committed result files (`make readme`).
+
+Each block of README.md between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->` is the
+output of BLOCKS[NAME] on the files it names; `tests/test_readme.py` fails when a block differs
+from what the files give, so no figure in those blocks is typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load(rel: str):
+    return json.loads((RESULTS / rel).read_text())
+
+
+def _k(x: float) -> str:
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k"
+
+
+def _pick(records, **match) -> float:
+    hits = [r for r in records if all(r.get(k) == v for k, v in match.items())]
+    if len(hits) != 1:
+        raise ValueError(f"expected one record with {match}, found {len(hits)}")
+    return hits[0]["steps_per_second"]
+
+
+def cpu_quick() -> str:
+    rel = "cpu2-2026-11-26-quick.json"
+    r = _load(rel)
+    own = _pick(r, section="env", variant="autoreset") / _pick(r, section="env", variant="no_reset")
+    jum = _pick(r, section="env", variant="jumanji_autoreset")
+    jum /= _pick(r, section="env", variant="jumanji_no_reset")
+    peer1 = _pick(r, section="peer", devices=1)
+    peer2 = _pick(r, section="peer", devices=2)
+    d1 = _pick(r, section="scaling", devices=1)
+    d2 = _pick(r, section="scaling", devices=2)
+    ratio = _pick(r, section="agents", algo="mappo") / _pick(r, section="agents", algo="acpo")
+    return "\n".join(
+        [
+            f"CPU, 2 cores (`make bench BENCH=quick`, `benchmarks/results/{rel[:-5]}.md`):",
+            "",
+            "| measurement | figure |",
+            "|---|---|",
+            f"| auto-reset cost, warehouse tiny-4ag, 1024 envs | {1 / own:.2f}x a step without "
+            f"reset (Jumanji's AutoResetWrapper {1 / jum:.2f}x) |",
+            f"| MAPPO at the peer trainer's settings (tiny-4ag, 64 envs x 128, 4x2 epochs) | "
+            f"{_k(peer1)} env steps/s on 1 device, {_k(peer2)} on 2 |",
+            f"| 2 devices / 1 device (MAPPO, 128 envs) | {d2 / d1:.2f}x |",
+            f"| ACPO / MAPPO wall time, 4 agents | {ratio:.2f} |",
+        ]
+    )
+
+
+def gpu() -> str:
+    r1, r2 = (
+        _load("gpu/nvidia-h200-2026-11-26-run1.json"),
+        _load("gpu/nvidia-h200-2026-11-26-run2.json"),
+    )
+    big = dict(section="large", num_envs=16384)
+    acpo, mappo = _pick(r1, algo="acpo", **big), _pick(r1, algo="mappo", **big)
+
+    def ratio(algo, n):
+        a = dict(section="agents", n_agents=n)
+        return _pick(r1, algo="mappo", **a) / _pick(r1, algo=algo, **a)
+
+    seeds = _pick(r2, section="seeds", num_seeds=8) / _pick(r2, section="seeds", num_seeds=1)
+    raw = _pick(r2, section="env", variant="no_reset")
+    own = raw / _pick(r2, section="env", variant="autoreset")
+    jum = _pick(r2, section="env", variant="jumanji_no_reset")
+    jum /= _pick(r2, section="env", variant="jumanji_autoreset")
+    return "\n".join(
+        [
+            "One NVIDIA H200 (`benchmarks/results/gpu/nvidia-h200-2026-11-26-run{1,2}.json`):",
+            "",
+            "| measurement | figure |",
+            "|---|---|",
+            f"| ACPO, rware-tiny-4ag, 16384 envs x 128, including the update | {_k(acpo)} env "
+            f"steps/s (MAPPO {_k(mappo)}, ratio {mappo / acpo:.2f}) |",
+            f"| ACPO / MAPPO time at 4096 envs, 4 and 12 agents | {ratio('acpo', 4):.2f}, "
+            f"{ratio('acpo', 12):.2f} (HAPPO / MAPPO {ratio('happo', 4):.2f}, "
+            f"{ratio('happo', 12):.2f}) |",
+            f"| 8 vmapped seeds vs 1 (ACPO, 1024 envs each) | {seeds:.2f}x the total steps/s |",
+            f"| raw warehouse, 16384 envs | {_k(raw)} steps/s; auto-reset {own:.2f}x "
+            f"(Jumanji's {jum:.2f}x) |",
+        ]
+    )
+
+
+def offpolicy() -> str:
+    rel = "offpolicy/cpu2-offpolicy.json"
+    recs = {r["algo"]: r for r in _load(rel)["records"]}
+    sps = lambda algo: recs[algo]["env_steps_per_second"]
+    rows = [
+        "| algo | env steps/s | gradient steps/s | time per env step / ACPO's |",
+        "|---|---|---|---|",
+    ]
+    for algo in ("ac_td3", "hatd3", "maddpg", "acpo"):
+        r = recs[algo]
+        grad = r.get("gradient_steps_per_second")
+        rows.append(
+            f"| {algo} | {r['env_steps_per_second']:,.0f} | "
+            f"{'-' if grad is None else f'{grad:.1f}'} | {r['time_per_env_step_vs_acpo']:.2f} |"
+        )
+    final = (RESULTS / "offpolicy" / "cpu2-halfcheetah-2x3-100k" / "final.md").read_text()
+    return "\n".join(
+        [
+            f"Off-policy on halfcheetah-2x3, 2-core CPU (`make bench-offpolicy`, `benchmarks/"
+            f"results/{rel[:-5]}.md`; HARL's settings, 10 envs, ACPO at its PPO settings):",
+            "",
+            *rows,
+            "",
+            f"AC-TD3 takes {sps('hatd3') / sps('ac_td3'):.2f}x HATD3's time per env step.",
+            "",
+            "Returns at 100k env steps x 3 seeds (1% of HARL's 10M budget; `benchmarks/results/"
+            "offpolicy/cpu2-halfcheetah-2x3-100k/`):",
+            "",
+            final.strip(),
+        ]
+    )
+
+
+def default_run() -> str:
+    rel = "default-run/summary.json"
+    s = _load(rel)
+    minutes = s["wall_seconds"] / 60
+    return (
+        f"On this 2-core CPU the default `make train` ({s['algo'].upper()}, {s['env']}, "
+        f"{s['env_steps']:,} env steps) ends at a return of {s['final_return_mean']:.1f} "
+        f"({_k(s['steps_per_second'])} steps/s, {minutes:.0f} minutes; runs are deterministic, "
+        f"so a fresh clone gives the same return; `benchmarks/results/{rel}`)."
+    )
+
+
+BLOCKS = {"cpu-quick": cpu_quick, "gpu": gpu, "offpolicy": offpolicy, "default-run": default_run}
+_BLOCK = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)
+
+
+def fill(text: str) -> str:
+    """text with every figures block regenerated."""
+    return _BLOCK.sub(lambda m: m[1] + BLOCKS[m[2]]() + "\n" + m[4], text)
+
+
+def main() -> int:
+    path = ROOT / "README.md"
+    old = path.read_text()
+    new = fill(old)
+    path.write_text(new)
+    print(f"README.md: {'updated' if new != old else 'unchanged'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -133,8 +133,8 @@ def default_run() -> str:
     return (
         f"On this 2-core CPU the default `make train` ({s['algo'].upper()}, {s['env']}, "
         f"{s['env_steps']:,} env steps) ends at a return of {s['final_return_mean']:.1f} "
-        f"({_k(s['steps_per_second'])} steps/s, {minutes:.0f} minutes; runs are deterministic, "
-        f"so a fresh clone gives the same return; `benchmarks/results/{rel}`)."
+        f"({_k(s['steps_per_second'])} steps/s, {minutes:.1f} minutes on {s['device']}; a run is "
+        f"deterministic for a given machine and device count; `benchmarks/results/{rel}`)."
     )
 
 

@@ -105,3 +105,11 @@ def test_sigint_in_the_first_second_leaves_no_traceback_and_no_folder(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted before training started; nothing written" in err
     assert not run.exists()
+
+
+def test_an_error_found_by_the_trainer_comes_first_and_leaves_no_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "devices=3", f"run_dir={run}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: config key 'devices'"), err
+    assert not run.exists()

@@ -14,7 +14,8 @@ Sections (records carry `section`):
   env      raw stepping of jumanji-rware-tiny-4ag: no reset, acjax AutoReset (refreshed once per
            scan), Jumanji's own AutoResetWrapper (and Jumanji without reset)
   scaling  MAPPO steps/s over num_envs and devices (1, 2, 4, ... local devices)
-  peer     the setting of Mava's FF-MAPPO (docs/references.md, "A peer JAX trainer"), vs 7.3k / 10.4k
+  peer     the setting of Mava's FF-MAPPO (docs/references.md, "A peer JAX trainer"),
+           vs 7.3k / 10.4k
   agents   IPPO, MAPPO, ACPO (HAPPO when registered) against the number of agents (Figure 5)
   seeds    vmapped seeds: total steps/s against num_seeds
   floor    env-only stepping, rollout only (act + step) and the full update at the same batch

@@ -1,4 +1,6 @@
-"""ACPO (the paper Agent-Chained Policy Optimization, §4-6; docs/acpo.md): MAPPO with exactly three different pieces.
+"""ACPO: MAPPO with exactly three different pieces.
+
+The paper Agent-Chained Policy Optimization, §4-6; how acjax reads it: docs/acpo.md.
 
 1. Acting (docs/acpo.md §2, paper App. L): `BeliefChain`. Agent i predicts the actions of
    agents 0..i-1 with its own policy network queried with their ids, feeding each prediction into

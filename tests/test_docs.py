@@ -367,7 +367,7 @@ def test_paper_list_matches_the_paper_text():
     assert numbered(r"\*\*Algorithm (\d+)\*\*") == PAPER["algorithm"]
     assert numbered(r"(?m)\((\d+)\)\s*\$*\s*$") == PAPER["equation"]
     for part in PAPER["section"] | PAPER["appendix"]:
-        assert re.search(rf"(?m)^[\d\s*]*{re.escape(part)} [A-Z]{{3}}", text), part
+        assert re.search(rf"(?m)^(?:\d+\s+)*\**{re.escape(part)} [A-Z]{{3}}", text), part
     for statement in PAPER["statement"]:
         assert statement in text, statement
     for alg, lines in PAPER_ALGORITHM_LINES.items():

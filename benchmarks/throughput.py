@@ -14,7 +14,8 @@ Sections (records carry `section`):
   env      raw stepping of jumanji-rware-tiny-4ag: no reset, acjax AutoReset (refreshed once per
            scan), Jumanji's own AutoResetWrapper (and Jumanji without reset)
   scaling  MAPPO steps/s over num_envs and devices (1, 2, 4, ... local devices)
-  peer     the setting of Mava's FF-MAPPO measured in REFERENCES.md, vs its 7.3k / 10.4k
+  peer     the setting of Mava's FF-MAPPO (docs/references.md, "A peer JAX trainer"),
+           vs 7.3k / 10.4k
   agents   IPPO, MAPPO, ACPO (HAPPO when registered) against the number of agents (Figure 5)
   seeds    vmapped seeds: total steps/s against num_seeds
   floor    env-only stepping, rollout only (act + step) and the full update at the same batch
@@ -63,7 +64,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PEER = {1: 7300.0, 2: 10400.0}  # Mava FF-MAPPO, tiny-4ag, 64 envs (REFERENCES.md)
+PEER = {1: 7300.0, 2: 10400.0}  # Mava FF-MAPPO, tiny-4ag, 64 envs (docs/references.md)
 PEER_TARGET = {1: 1.2, 2: 1.5}
 REQUIRED = {
     "section": str,
@@ -909,7 +910,7 @@ def section_peer(res, budget, calls, k, devices_list=(1, 2)):
             r["peer_steps_per_second"] = PEER[r["devices"]]
             r["vs_peer"] = r["steps_per_second"] / PEER[r["devices"]]
             r["target_vs_peer"] = PEER_TARGET[r["devices"]]
-            r["peer"] = "Mava FF-MAPPO 57c8e64 (REFERENCES.md)"
+            r["peer"] = "Mava FF-MAPPO 57c8e64 (docs/references.md)"
     one = [r for r in recs if r["devices"] == 1]
     for r in recs:
         if one and r["devices"] > 1:

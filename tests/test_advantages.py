@@ -1,4 +1,4 @@
-"""gae and chained_gae against plain references (ACPO.md section 4)."""
+"""gae and chained_gae against plain references (docs/acpo.md §4)."""
 
 import jax
 import numpy as np

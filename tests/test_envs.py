@@ -69,7 +69,8 @@ def test_jumanji_time_limit_is_truncation_and_collision_is_termination():
     for t in range(5):
         state, ts = step(state, jnp.zeros(2, jnp.int32))  # NOOP never collides
         assert bool(ts.truncated) == (t == 4) and not bool(ts.terminated)
-    # random valid actions on tiny-4ag end most episodes early by collision (REFERENCES.md)
+    # random valid actions on tiny-4ag end most episodes early by collision (docs/references.md,
+    # "Jumanji's RobotWarehouse")
     env = make("jumanji-rware-tiny-4ag")
     state, ts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 64))
     step = jax.jit(jax.vmap(env.step))

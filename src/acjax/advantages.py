@@ -1,4 +1,4 @@
-"""Advantage estimators with the contract of ACPO.md section 4 (time-major, batch last).
+"""Advantage estimators with the contract of docs/acpo.md §4 (time-major, batch last).
 
 `bootstrap_values[t]` is the value of the state after step t: of the next state while the
 episode goes on, of the true final state (before auto-reset) when it was truncated; it is ignored
@@ -40,7 +40,7 @@ def gae(rewards, values, bootstrap_values, terminated, truncated, gamma, lam):
 def chained_gae(
     rewards, values, bootstrap_values, terminated, truncated, gamma_micro, lambda_micro
 ):
-    """ACPO's chained advantage (ACPO.md section 4; paper Appendix D) over T*N micro-steps.
+    """ACPO's chained advantage (docs/acpo.md §4; paper §6 and App. D) over T*N micro-steps.
 
     zeta_{t,i}   = gamma' V_{t,i+1} - V_{t,i}                            (i < N-1)
     zeta_{t,N-1} = r_t + gamma' (1 - terminated_t) B_t - V_{t,N-1}

@@ -1,4 +1,4 @@
-"""ACPO's belief chain (ACPO.md section 2; paper Section 4 and Appendix L).
+"""ACPO's belief chain (docs/acpo.md §2; paper §4 and App. L).
 
 Agent i never sees the actions of agents 0..i-1. It approximates its belief over them by
 predicting them with its own policy network, feeding each prediction into the next:

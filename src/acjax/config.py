@@ -73,7 +73,8 @@ class ACPOConfig:
 @dataclass(frozen=True)
 class TD3Config:
     """The off-policy algorithms (ac_td3, hatd3, maddpg): HARL's off-policy MA-MuJoCo values
-    (REFERENCES: `algos_cfgs/hatd3.yaml`); noise terms are in units of (high - low) / 2."""
+    (docs/references.md, "HARL MaMuJoCo settings": `algos_cfgs/hatd3.yaml`); noise terms are in
+    units of (high - low) / 2."""
 
     train_interval: int = 50  # vector env steps per update, then the gradient steps
     updates_per_train: float = 1.0  # gradient steps per vector env step

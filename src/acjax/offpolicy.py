@@ -19,7 +19,7 @@ networks: {"actor", "critic": {"q1"[, "q2"]}, "target": {"actor", "critic"}}.
 
 Policies are deterministic: the actor's output through tanh into the action bounds
 (`DeterministicHead`). AC-TD3's agent i acts on its own observation and the prefix of earlier
-agents' actions it predicts with its own network (the belief chain, ACPO.md section 2), and its
+agents' actions it predicts with its own network (the belief chain, docs/acpo.md §2), and its
 actor is trained through Q^(i) with the actual earlier actions, like ACPO's chained critic.
 """
 

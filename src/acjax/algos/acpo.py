@@ -1,13 +1,15 @@
-"""ACPO (the paper, Sections 4-6; ACPO.md): MAPPO with exactly three different pieces.
+"""ACPO: MAPPO with exactly three different pieces.
 
-1. Acting (ACPO.md section 2, paper Appendix L): `BeliefChain`. Agent i predicts the actions of
+The paper Agent-Chained Policy Optimization, §4-6; how acjax reads it: docs/acpo.md.
+
+1. Acting (docs/acpo.md §2, paper App. L): `BeliefChain`. Agent i predicts the actions of
    agents 0..i-1 with its own policy network queried with their ids, feeding each prediction into
    the next, then samples its own action given the predicted prefix (`acjax.belief`). Without
    parameter sharing an auxiliary loss trains agent i's network to predict the earlier agents'
    actual actions.
-2. Critic (ACPO.md section 3): `ChainedCritic`, V(x_t, id=i, a_{t,<i}) with the actual actions of
+2. Critic (docs/acpo.md §3): `ChainedCritic`, V(x_t, id=i, a_{t,<i}) with the actual actions of
    the earlier agents; the bootstrap value of a state is V(x, id=0, empty prefix).
-3. Advantages (ACPO.md section 4, paper Appendix D): `ChainedGAE` over T*N micro-steps with
+3. Advantages (docs/acpo.md §4, paper App. D): `ChainedGAE` over T*N micro-steps with
    gamma' = gamma^(1/N) and lambda' = lambda^(1/N).
 
 `acpo_nochain` (the paper's ablation, Fig. 4) combines piece 1 with MAPPO's critic and GAE.
@@ -47,7 +49,7 @@ class BeliefChain:
         )
 
     def aux_loss(self, policy_out, head, batch):
-        """Without sharing (ACPO.md section 2): the negative log-likelihood of the actual a_j
+        """Without sharing (docs/acpo.md §2): the negative log-likelihood of the actual a_j
         under agent i's prediction pi_i(. | o_i, id=j, a~_{<j}), for every pair j < i (the
         earlier agents that agent i conditions on), averaged over samples and pairs."""
         n = self.n

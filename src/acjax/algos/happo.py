@@ -1,4 +1,6 @@
-"""HAPPO (Kuba et al. 2022, as HARL implements it; REFERENCES.md "HAPPO", ACPO.md section 6).
+"""HAPPO (Kuba et al. 2022), as HARL implements it.
+
+Sources: docs/references.md, "HAPPO (PKU-MARL/HARL)"; docs/acpo.md §6.
 
 MAPPO's acting and critic with the team advantage and a different optimization piece
 (`SequentialPPO`):

@@ -1,4 +1,4 @@
-"""Exact tabular solvers for small MMDPs (design doc ACPO.md section 7).
+"""Exact tabular solvers for small MMDPs (docs/acpo.md §7).
 
 An MMDP is given as plain arrays:
 

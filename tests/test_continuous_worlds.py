@@ -43,7 +43,7 @@ def test_matrix_continuous_spec_and_registry():
     assert env.obs_sizes == (1, 1) and env.action_sizes == (1, 1)
     # the discrete games still resolve, unknown names still name themselves
     assert make("matrix-climbing").spec.action_type == "discrete"
-    with pytest.raises(ValueError, match="unknown matrix game 'continuous2'"):
+    with pytest.raises(ValueError, match="unknown env 'matrix-continuous2'; did you mean"):
         make("matrix-continuous2")
     with pytest.raises(ValueError, match="unknown env 'continuous'"):
         make("continuous")

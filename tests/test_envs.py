@@ -51,7 +51,7 @@ def test_matrix_game_payoff_and_termination():
     for a, b, r in [(0, 0, 5), (1, 1, 10), (2, 2, 20), (0, 2, -20)]:
         _, ts = env.step(s, jnp.array([a, b]))
         assert float(ts.reward) == r and bool(ts.terminated) and not bool(ts.truncated)
-    with pytest.raises(ValueError, match="unknown matrix game"):
+    with pytest.raises(ValueError, match="unknown env 'matrix-nope'"):
         make("matrix-nope")
 
 

@@ -98,7 +98,7 @@ def test_humanoid_9x8_spells_9_bar_8_and_bad_partitions_fail():
         split_joints("4x2", 6)
     with pytest.raises(ValueError, match="unknown env"):
         make("mamujoco-halfcheetah")
-    with pytest.raises(ValueError, match="unknown robot 'cheetah'"):
+    with pytest.raises(ValueError, match="unknown env 'mamujoco-cheetah-2x3'"):
         make("mamujoco-cheetah-2x3")
     with pytest.raises(ConfigError, match="mamujoco.backend"):
         tiny_config("env=mamujoco-halfcheetah-2x3", "mamujoco.backend=bullet")

@@ -135,7 +135,7 @@ TRAIN_EPILOG = """\
 examples:
   acjax train                                    the embedded default (MAPPO, rware-tiny-2ag)
   acjax train --config experiments/rware/tiny-4ag-acpo.yaml num_seeds=4
-  acjax train env=matrix-continuous algo=ac_td3 total_timesteps=20000
+  acjax train --config experiments/matrix/continuous-ac_td3.yaml    off-policy, continuous
   acjax train resume=runs/<folder>               continue an interrupted run
 
 `acjax list worlds|algos|keys` prints the worlds, the algorithms and every config key with its

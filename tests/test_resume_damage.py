@@ -212,3 +212,28 @@ def test_sigkill_during_checkpoint_save_leaves_no_trusted_checkpoint(reference, 
     assert main(["train", f"resume={run}"]) == 0
     assert not _tmp_steps(run)  # saved again over the half-written one
     _same_as_reference(run, reference)
+
+
+def test_only_abandoned_checkpoint_reads_are_kept_out_of_the_log(caplog):
+    """asyncio logs a future whose error nobody read; after a failed restore those are
+    TensorStore read errors (dropped), anything else still reaches the log."""
+    import asyncio
+    import gc
+
+    from acjax.checkpoint import _quiet_closed_loops
+
+    _quiet_closed_loops()
+
+    def abandon(error):
+        loop = asyncio.new_event_loop()
+        future = loop.create_future()
+        future.set_exception(error)
+        loop.close()
+        del future
+        gc.collect()
+
+    with caplog.at_level("ERROR", logger="asyncio"):
+        abandon(ValueError("OUT_OF_RANGE: Error reading ... in OCDBT database"))
+        assert not caplog.records
+        abandon(ValueError("something else"))
+        assert [r.exc_info[1].args[0] for r in caplog.records] == ["something else"]

@@ -9,6 +9,7 @@ damaged afterwards (a full disk, an interrupted copy) are found on restore:
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,14 @@ def _quiet_closed_loops() -> None:
 
     Orbax runs each restore in a fresh asyncio loop and closes it when the first read fails;
     TensorStore's reads still in flight then finish and call back into the closed loop from
-    their own threads, each a traceback on stderr via `sys.unraisablehook`. Only that exact
-    error is dropped; everything else reaches the previous hook."""
+    their own threads, each a traceback on stderr via `sys.unraisablehook`; the other reads'
+    futures are collected with their errors unread, each an `asyncio` log record "Future
+    exception was never retrieved" holding a TensorStore read error. Only those two are
+    dropped; everything else reaches the previous hook and the log."""
     previous = sys.unraisablehook
     if getattr(previous, "_acjax_quiet", False):
         return
+    logging.getLogger("asyncio").addFilter(_abandoned_reads)
 
     def hook(unraisable):
         exc = unraisable.exc_value
@@ -36,6 +40,15 @@ def _quiet_closed_loops() -> None:
 
     hook._acjax_quiet = True
     sys.unraisablehook = hook
+
+
+def _abandoned_reads(record: logging.LogRecord) -> bool:
+    """False (drop) for asyncio's report of a TensorStore read error nobody waited for."""
+    if not str(record.msg).startswith("Future exception was never retrieved"):
+        return True
+    error = record.exc_info[1] if record.exc_info else None  # asyncio logs it with exc_info
+    text = f"{error} {record.getMessage()}"
+    return not any(k in text for k in ("OUT_OF_RANGE", "DATA_LOSS", "tensorstore", "OCDBT"))
 
 
 def _reason(e: BaseException) -> str:

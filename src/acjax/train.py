@@ -576,13 +576,13 @@ class Trainer:
             hparams = place(hp, jax.tree.map(lambda _: rep, hp))
             chunk = self._chunk_fn(size, self.runner_spec(runner))
             fn = jax.jit(chunk, donate_argnums=(0, 1), out_shardings=(ls, rs, rep))
-            count = place(np.int32(size), rep)
+            count = place(np.asarray(size, np.int32), rep)
             compiled = fn.lower(learner, runner, hparams, count).compile()
             counts = {}
 
             def call(learner, runner, k):
                 if k not in counts:
-                    counts[k] = place(np.int32(k), rep)
+                    counts[k] = place(np.asarray(k, np.int32), rep)
                 return compiled(learner, runner, hparams, counts[k])
 
             self._compiled[size] = call

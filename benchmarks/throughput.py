@@ -15,7 +15,7 @@ Sections (records carry `section`):
            scan), Jumanji's own AutoResetWrapper (and Jumanji without reset)
   scaling  MAPPO steps/s over num_envs and devices (1, 2, 4, ... local devices)
   peer     the setting of Mava's FF-MAPPO (docs/references.md, "A peer JAX trainer"),
-           vs 7.3k / 10.4k
+           the peer run beside acjax when built
   agents   IPPO, MAPPO, ACPO (HAPPO when registered) against the number of agents (Figure 5)
   seeds    vmapped seeds: total steps/s against num_seeds
   floor    env-only stepping, rollout only (act + step) and the full update at the same batch
@@ -64,8 +64,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PEER = {1: 7300.0, 2: 10400.0}  # Mava FF-MAPPO, tiny-4ag, 64 envs (docs/references.md)
-PEER_TARGET = {1: 1.2, 2: 1.5}
+PEER_TARGET = {1: 1.2, 2: 1.5}  # acjax / peer, measured side by side
 REQUIRED = {
     "section": str,
     "algo": str,
@@ -574,15 +573,19 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
                 r["devices"],
                 r["num_envs"],
                 _f(r["steps_per_second"]),
-                _f(r["peer_steps_per_second"]),
-                _f(r["vs_peer"]),
-                _f(r["target_vs_peer"]),
+                _f(r.get("peer_steps_per_second")),
+                _f(r.get("vs_peer")),
+                _f(r.get("target_vs_peer")),
                 _f(r["compile_seconds"]),
                 _f(r.get("load_avg_1min"), 1),
             ]
             for r in by["peer"]
         ]
         out.append("\n## Peer-equivalent setting (Mava FF-MAPPO, tiny-4ag, 64 envs x 128)\n\n")
+        out.append(
+            "The peer runs beside acjax in alternation (one peer run, then acjax's calls, per "
+            "round); `-`: the peer was not built here (no ratio).\n\n"
+        )
         out.append(
             _table(
                 rows,
@@ -593,7 +596,7 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
                     "peer steps/s",
                     "ratio",
                     "target",
-                    "compile s (peer 12.5)",
+                    "compile s",
                     "load",
                 ],
             )
@@ -886,9 +889,61 @@ def section_scaling(res, budget, sec, algos, env, envs_list, devices_list, calls
     return out
 
 
-def section_peer(res, budget, calls, k, devices_list=(1, 2)):
+def peer_paths() -> tuple[Path | None, Path]:
+    """(the peer's run.sh, the folder where its setup.sh builds it). Scripts: $ACJAX_PEER_SCRIPTS,
+    shared/peer of the checkout or /work/shared/peer; the build: $PEER_DIR or
+    ${TMPDIR:-/tmp}/acjax-peer (as setup.sh and run.sh have it)."""
+    here = Path(__file__).resolve().parents[1]
+    places = [os.environ.get("ACJAX_PEER_SCRIPTS"), here / "shared" / "peer", "/work/shared/peer"]
+    script = next(
+        (Path(p) / "run.sh" for p in places if p and (Path(p) / "run.sh").is_file()), None
+    )
+    build = os.environ.get("PEER_DIR") or Path(os.environ.get("TMPDIR") or "/tmp") / "acjax-peer"
+    return script, Path(build)
+
+
+def peer_ready() -> tuple[Path | None, str]:
+    """(run.sh when the peer is built, else None; why not)."""
+    script, build = peer_paths()
+    if script is None:
+        return None, "no peer scripts (run.sh) found"
+    if not (build / "venv" / "bin" / "python").is_file() or not (build / "Mava" / "mava").is_dir():
+        return None, f"the peer is not built in {build} (see {script.parent}/README.md, setup.sh)"
+    return script, ""
+
+
+def run_peer(script: Path, devices: int, timesteps: int, timeout: float) -> dict:
+    """One run of the peer (run.sh DEVICES TIMESTEPS): the fields of its last `PEER ...` line."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # run.sh sets its own
+    out = subprocess.run(
+        ["bash", str(script), str(devices), str(timesteps)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    lines = [x for x in out.stdout.splitlines() if x.startswith("PEER ")]
+    if out.returncode != 0 or not lines:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or [""]
+        raise RuntimeError(f"peer run failed (rc {out.returncode}): {tail[0]}")
+    fields = dict(kv.split("=", 1) for kv in lines[-1].split()[1:] if "=" in kv)
+    return {
+        k: float(v) if re.fullmatch(r"[-+0-9.eE]+|nan|inf", v) else v for k, v in fields.items()
+    }
+
+
+def section_peer(res, budget, calls, k, devices_list=(1, 2), rounds=2, peer_steps=98304):
+    """acjax MAPPO at the peer's setting and, when the peer is built, the peer itself run beside
+    it: per round and device count, one peer run (run.sh: the median of its steady calls), then
+    `calls` acjax calls; the ratio of each round is acjax's median over the peer's, the record
+    keeps every round and the median ratio. Without a built peer: a printed note, no ratio."""
     extra = ("ppo.lr=2.5e-4", "ppo.critic_lr=2.5e-4", "net.share_params=true")
     devs = [d for d in devices_list if d <= len(jax.local_devices())]
+    script, why = peer_ready()
+    if script is None:
+        print(f"[bench] peer: {why}; acjax alone, no ratio", flush=True)
     builders = [
         (
             lambda d=d: train_program(
@@ -904,18 +959,64 @@ def section_peer(res, budget, calls, k, devices_list=(1, 2)):
         )
         for d in devs
     ]
-    recs = run_group(res, budget, "peer", builders, calls, 15.0)
-    for r in recs:
-        if r["devices"] in PEER:
-            r["peer_steps_per_second"] = PEER[r["devices"]]
-            r["vs_peer"] = r["steps_per_second"] / PEER[r["devices"]]
-            r["target_vs_peer"] = PEER_TARGET[r["devices"]]
-            r["peer"] = "Mava FF-MAPPO 57c8e64 (docs/references.md)"
+    if script is None:
+        recs = run_group(res, budget, "peer (acjax side)", builders, calls, 15.0)
+    else:
+        recs = _peer_rounds(res, budget, script, builders, devs, calls, rounds, peer_steps)
     one = [r for r in recs if r["devices"] == 1]
     for r in recs:
         if one and r["devices"] > 1:
             r["speedup_vs_1_device"] = r["steps_per_second"] / one[0]["steps_per_second"]
     res.add(recs)
+    return recs
+
+
+def _peer_rounds(res, budget, script, builders, devs, calls, rounds, peer_steps):
+    """Build acjax's programs, then alternate peer runs and acjax calls, round by round."""
+    if not budget.fits(len(builders) + 2 * len(devs), 15.0):
+        res.skip(f"peer (budget: {budget.left():.0f} s left)")
+        return []
+    programs = [b() for b in builders]
+    for p in programs:  # warm-up
+        p.call()
+    peer = {d: [] for d in devs}
+    ratios = {d: [] for d in devs}
+    try:
+        for r in range(rounds):
+            if r > 0 and budget.left() < 120 * len(devs):
+                break
+            for d, p in zip(devs, programs, strict=True):
+                got = run_peer(script, d, peer_steps, timeout=max(60.0, budget.left()))
+                peer[d].append(got)
+                mine = []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    p.call()
+                    mine.append(time.perf_counter() - t0)
+                p.times += mine
+                ratios[d].append(
+                    p.steps_per_call / statistics.median(mine) / got["steps_per_second"]
+                )
+    except Exception as e:  # noqa: BLE001 - the acjax side stays measured
+        traceback.print_exc()
+        res.skip(f"peer runs: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    recs = [finish(p, res.mode) for p in programs if p.times]
+    for rec in recs:
+        d = rec["devices"]
+        if ratios[d]:
+            rec["peer"] = "Mava FF-MAPPO 57c8e64, run beside acjax (shared/peer/run.sh)"
+            rec["peer_steps_per_second"] = statistics.median(x["steps_per_second"] for x in peer[d])
+            rec["peer_rounds"] = peer[d]
+            rec["vs_peer_rounds"] = ratios[d]
+            rec["vs_peer"] = statistics.median(ratios[d])
+            rec["target_vs_peer"] = PEER_TARGET[d]
+        print(
+            f"[bench] peer     dev={d} acjax {rec['steps_per_second']:,.0f} steps/s, peer "
+            f"{rec.get('peer_steps_per_second', float('nan')):,.0f}, ratio {rec.get('vs_peer')}",
+            flush=True,
+        )
+    del programs
+    gc.collect()
     return recs
 
 
@@ -1215,13 +1316,22 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
             lambda r, b: section_sweep(r, b, "mappo", J4, 16, (1e-4, 3e-4, 1e-3, 3e-3), 2, 5),
             lambda r, b: section_sweep(r, b, "acpo", J4, 16, (1e-4, 3e-4, 1e-3, 3e-3), 2, 5),
         ]
-    if mode == "quick":
+    if mode == "quick":  # agents at a small batch: the trend of the four algorithms
+        small = dict(rollout=64, epochs=2, minibatches=2, hidden=(64, 64))
         return [
-            lambda r, b: section_env(r, b, mode, J4, 1024, 100, 3),
-            lambda r, b: section_peer(r, b, calls=3, k=1),
+            lambda r, b: section_env(r, b, mode, J4, 1024, 100, 3, ("no_reset", "autoreset")),
             lambda r, b: section_agents(
-                r, b, "jumanji-rware-tiny-{n}ag", [4], ["mappo", "acpo"], 64, 3
+                r,
+                b,
+                "jumanji-rware-tiny-{n}ag",
+                [2, 4, 12],
+                ["ippo", "mappo", "acpo", "happo"],
+                32,
+                3,
+                devices=1,
+                **small,
             ),
+            lambda r, b: section_peer(r, b, calls=3, k=1, rounds=1),
             lambda r, b: section_scaling(r, b, "scaling", ["mappo"], J4, [128], devs, 3),
         ]
     if mode == "full":

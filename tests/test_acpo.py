@@ -139,3 +139,58 @@ def test_prediction_match_counts_earlier_agents_predicted_right():
     wrong = prefix.at[0, 2, 0].set(head.encode(jnp.array(0)))
     match = prediction_match(policy_inputs(obs, ids, wrong), actions, head, n)
     assert float(match) == pytest.approx(5 / 6)
+
+
+MODES = (("sample", False), ("sample", True), ("mode", False), ("none", False))
+CHAIN_OUT = ("actions", "logp", "inputs", "memories")
+
+
+def _both_chains(net, modes, head, params, obs, mask, hidden, reset, keys):
+    """[(triangular, square reference)] for every (mode, belief_mask), vmapped over keys."""
+    from acjax.belief import belief_chain_square
+
+    args = (net.step(params), head, obs, mask, hidden, reset)
+    pair = lambda k, m, b: (belief_chain(*args, k, m, b), belief_chain_square(*args, k, m, b))  # noqa: E731
+    return [jax.vmap(lambda k, m=m, b=b: pair(k, m, b))(keys) for m, b in modes]
+
+
+@pytest.mark.parametrize("continuous", [False, True], ids=["categorical", "gaussian"])
+@pytest.mark.parametrize("share", [False, True], ids=["per-agent", "shared"])
+@pytest.mark.parametrize("rnn", [0, 8], ids=["mlp", "gru"])
+def test_triangular_chain_equals_the_square_reference(rnn, share, continuous):
+    """The triangular schedule (agents j..N-1 at micro-step j) against the reference that
+    evaluates every agent at every micro-step, same keys, every mode: the rows it evaluates see
+    the same inputs and parameters, and every draw is made over all N rows with the same keys,
+    so discrete actions and the stored inputs built from them are equal bit for bit. Floats
+    computed by the network may differ in the last bits: it runs on N - j rows instead of N,
+    and XLA:CPU picks the matrix product's kernel and blocking, and the vectorization of fused
+    element-wise maths, by the shape; so log-probabilities, memories and Gaussian actions (and
+    the Gaussian predictions in the inputs, which carry such differences along the chain)
+    agree to float32 rounding."""
+    from acjax.nets import AgentNet, GaussianHead
+
+    head = GaussianHead(2, -1.0, 1.0) if continuous else CategoricalHead(A)
+    kw = dict(log_std_dim=2) if continuous else {}
+    e = 8
+    for n in (3, 12):
+        net = AgentNet(Net((32, 32), head.out_dim, 1.0, rnn_hidden=rnn, **kw), n, share)
+        d = 3 + n + (n - 1) * head.slot_dim
+        params = jax.tree.map(lambda p: 3.0 * p, net.init(jax.random.PRNGKey(n), d))
+        keys = jax.random.split(jax.random.PRNGKey(4), 4)
+        obs = jax.random.normal(keys[0], (e, n, 3))
+        if continuous:
+            mask = jnp.broadcast_to(jnp.arange(2) < 1 + jnp.arange(n)[:, None] % 2, (e, n, 2))
+        else:
+            mask = random_mask(keys[1], (e, n, A))
+        hidden = jax.random.normal(keys[2], (e, n, rnn))
+        reset = jnp.arange(e) % 3 == 0
+        modes = MODES if n < 12 else MODES[:1]
+        inputs = (params, obs, mask, hidden, reset, jax.random.split(keys[3], 3))
+        results = jax.jit(_both_chains, static_argnums=(0, 1, 2))(net, modes, head, *inputs)
+        for mode, (ours, ref) in zip(modes, results, strict=True):
+            for what, a, b in zip(CHAIN_OUT, ours, ref, strict=True):
+                msg = f"N={n} {mode} {what}"
+                if what in ("actions", "inputs") and not continuous:
+                    np.testing.assert_array_equal(a, b, err_msg=msg)
+                else:
+                    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=msg)

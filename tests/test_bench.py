@@ -77,3 +77,15 @@ def test_external_adapter_benchmark_smoke(tmp_path):
         for key in ("direct", "adapter", "workers", "adapter_over_direct"):
             assert r[key] > 0 and math.isfinite(r[key])
     assert "| backend |" in (out / "external.md").read_text()
+
+
+def test_peer_is_skipped_with_a_note_when_not_built(tmp_path, monkeypatch, capsys):
+    """No constant peer figure: without a built peer the acjax side has no ratio."""
+    bench = _load()
+    monkeypatch.setenv("PEER_DIR", str(tmp_path / "nothing"))
+    script, why = bench.peer_ready()
+    assert script is None and ("not built" in why or "no peer scripts" in why)
+    assert not hasattr(bench, "PEER")
+    rec = dict(section="peer", devices=1, num_envs=64, steps_per_second=2.0, compile_seconds=1.0)
+    text = bench.markdown([rec], {}, [])
+    assert "| 1 | 64 | 2.00 | - | - | - |" in text

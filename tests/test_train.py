@@ -15,7 +15,7 @@ from conftest import TINY, tiny_config
 
 from acjax.cli import main
 from acjax.run import NonFiniteLoss, train
-from acjax.train import make_trainer
+from acjax.train import Trainer, make_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,6 +99,32 @@ def test_second_call_does_not_recompile(world):
     jax.block_until_ready(m)
     assert len(compiles) == n_first
     assert int(learner.update[0]) == 4
+
+
+@pytest.mark.parametrize(
+    "world", [("env=matrix-table1",), ("algo=acpo", *GRU)], ids=["mlp", "acpo-gru"]
+)
+def test_a_run_with_a_shorter_last_call_compiles_one_program(world, tmp_path, monkeypatch):
+    """5 updates at 2 per call (calls of 2, 2, 1) build one program, and its metrics equal, row
+    by row and bit for bit, those of the same run at 1 update per call (same maths, one loop
+    with a dynamic trip count in both)."""
+    built = []
+    chunk_fn = Trainer._chunk_fn
+
+    def counting(self, size, *a):
+        built.append(size)
+        return chunk_fn(self, size, *a)
+
+    monkeypatch.setattr(Trainer, "_chunk_fn", counting)
+    base = (*world, "total_timesteps=320", "num_seeds=2")  # 5 updates of 64 steps
+    train(tiny_config(*base, "updates_per_call=2", tmp_path=tmp_path / "two"))
+    assert built == [2]
+    built.clear()
+    train(tiny_config(*base, "updates_per_call=1", tmp_path=tmp_path / "one"))
+    assert built == [1]
+    two, one = _rows(tmp_path / "two"), _rows(tmp_path / "one")
+    assert [r["update"] for r in two] == [u for u in range(1, 6) for _ in range(2)]
+    assert two == one
 
 
 def test_non_finite_loss_stops_with_clear_message(tmp_path):

@@ -107,8 +107,27 @@ class AgentNet:
         vmapped = jax.vmap(self.module.apply, in_axes=(0, -2, -2, -1), out_axes=(-2, -2))
         return vmapped(params, h, x, reset)
 
-    def step(self, params, agent: int | None = None) -> Step:
-        return lambda h, x, reset: self.apply(params, h, x, reset, agent)
+    def step(self, params, agent: int | None = None) -> BoundStep:
+        return BoundStep(self, params, agent)
+
+
+class BoundStep:
+    """`AgentNet.apply` with its parameters bound, a `Step`: (h, x, reset) -> (h', out) for
+    every agent (or the one `agent`); `rows(lo)` is the step of agents lo..N-1 alone, on
+    x [..., N - lo, D] and h [..., N - lo, H] (ACPO's triangular belief chain)."""
+
+    def __init__(self, net: AgentNet, params, agent: int | None = None):
+        self.net, self.params, self.agent = net, params, agent
+
+    def __call__(self, h, x, reset):
+        return self.net.apply(self.params, h, x, reset, self.agent)
+
+    def rows(self, lo: int) -> BoundStep:
+        if self.agent is not None:
+            raise ValueError("rows() of a single agent's step")
+        if self.net.share or lo == 0:  # one network serves any rows
+            return self
+        return BoundStep(self.net, jax.tree.map(lambda p: p[lo:], self.params))
 
 
 def unroll(step: Step, h0: jax.Array, xs: jax.Array, resets: jax.Array):

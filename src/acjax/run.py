@@ -219,16 +219,17 @@ def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
         return summary
 
     stop.training = True
-    compiled: set[int] = set()
+    compiled: set[int] = set()  # program sizes: one per run (shorter calls skip updates)
     for k in trainer.chunk_sizes(start):
         t0 = time.perf_counter()
-        if k not in compiled:
-            say(f"compiling {k} update(s) per call ...")
+        size = trainer.program_size(k)
+        if size not in compiled:
+            say(f"compiling {size} update(s) per call ...")
         fn = trainer.compile(learner, runner, k)
         t1 = time.perf_counter()
-        if k not in compiled:
+        if size not in compiled:
             say(f"compiled in {t1 - t0:.1f} s")
-            compiled.add(k)
+            compiled.add(size)
         compile_s += t1 - t0
         new_learner, new_runner, metrics = fn(learner, runner)
         # waiting here keeps one multi-device program in flight at a time (XLA:CPU can

@@ -2,12 +2,13 @@
 
 `make_trainer(cfg)` builds
     init()                      -> (learner, runner)   every leaf has a leading seed axis
-    chunk(learner, runner)      -> (learner, runner, metrics [runs, K])
-where one chunk scans K PPO updates. Runs are a vmapped axis of the whole program: the seeds,
-crossed with the values of swept hyper-parameters (`sweep.<key>=[...]`, value-major: run r is
-value combination r // num_seeds and seed index r % num_seeds; each run's values enter the
-update as arrays, `Trainer.swept`). The env axis
-of the runner is sharded over the mesh axis 'd' (all devices that divide num_envs) with
+    compile(learner, runner, k) -> chunk(learner, runner) -> (learner, runner, metrics [runs, k])
+where one chunk loops over k PPO updates; one program of K = updates_per_call updates serves
+every call of a run (a shorter call skips the surplus updates: a dynamic trip count). Runs
+are a vmapped axis of the whole program: the seeds, crossed with the values of swept
+hyper-parameters (`sweep.<key>=[...]`, value-major: run r is value combination r // num_seeds
+and seed index r % num_seeds; each run's values enter the update as arrays, `Trainer.swept`).
+The env axis of the runner is sharded over the mesh axis 'd' (all devices that divide num_envs) with
 `shard_map`; gradients, value statistics and metrics are averaged over 'd', so every device holds
 the same learner. The host loop (`acjax.run.train`) only logs, checkpoints and checks signals
 between chunks.
@@ -194,7 +195,8 @@ class Trainer:
         self.run_seeds = [cfg.seed + r % cfg.num_seeds for r in range(self.num_runs)]
         self.num_updates = cfg.num_updates
         self.optimizer = self.algo.optimization.make_optimizer(self)
-        self._compiled: dict[int, Any] = {}
+        self._compiled: dict[int, Any] = {}  # program size -> call(learner, runner, k)
+        self._slices: dict[int, Any] = {}
 
     # ------------------------------------------------------------------ setup
     def adam(self, lr: float) -> optax.GradientTransformation:
@@ -527,41 +529,87 @@ class Trainer:
         return learner, runner, metrics
 
     # ------------------------------------------------------------------ chunks
-    def _chunk_fn(self, k: int, runner_spec=ENV_SPLIT):
-        def per_run(learner, runner, hparams):
-            def body(carry, _):
-                learner, runner, metrics = self._update_swept(*carry, hparams)
-                return (learner, runner), metrics
+    def _chunk_fn(self, size: int, runner_spec=ENV_SPLIT):
+        """The program of a chunk: up to `size` updates, as many as its traced `count` argument
+        (a loop with a dynamic trip count), so that every call of a run, the shorter ones
+        included, is one compiled program. Metrics [runs, size]: columns >= count stay zero."""
 
-            (learner, runner), metrics = jax.lax.scan(body, (learner, runner), None, length=k)
-            return learner, runner, metrics
+        def per_run(learner, runner, hparams, count):
+            shapes = jax.eval_shape(
+                lambda lr, rn: self._update_swept(lr, rn, hparams)[2], learner, runner
+            )
+            rows = jax.tree.map(lambda s: jnp.zeros((size, *s.shape), s.dtype), shapes)
 
-        def chunk(learner, runner, hparams):
-            return jax.vmap(per_run)(learner, runner, hparams)
+            def body(i, carry):
+                learner, runner, rows = carry
+                learner, runner, metrics = self._update_swept(learner, runner, hparams)
+                rows = jax.tree.map(lambda buf, x: buf.at[i].set(x), rows, metrics)
+                return learner, runner, rows
+
+            return jax.lax.fori_loop(0, count, body, (learner, runner, rows))
+
+        def chunk(learner, runner, hparams, count):
+            return jax.vmap(per_run, in_axes=(0, 0, 0, None))(learner, runner, hparams, count)
 
         return jax.shard_map(
             chunk,
             mesh=self.mesh,
-            in_specs=(P(), runner_spec, P()),
+            in_specs=(P(), runner_spec, P(), P()),
             out_specs=(P(), runner_spec, P()),
             check_vma=False,  # Jumanji mixes device-varying and replicated values internally
         )
 
+    def program_size(self, k: int) -> int:
+        """The updates the compiled program of a call of k updates holds: updates_per_call
+        (capped at the run's updates) for every call of a run, k itself when it is larger."""
+        return max(k, min(self.cfg.updates_per_call, self.num_updates))
+
     def compile(self, learner, runner, k: int):
-        """AOT-compile the chunk of k updates for these shapes (cached): fn(learner, runner)."""
-        if k not in self._compiled:
+        """fn(learner, runner) -> (learner, runner, metrics [runs, k]) doing k updates: one
+        AOT-compiled program of `program_size(k)` updates for these shapes serves every k up to
+        that size (the surplus updates are skipped, not computed), cached."""
+        size = self.program_size(k)
+        if size not in self._compiled:
             ls, rs = self.shardings(learner, runner)  # explicit: also for empty (H = 0) memories
             rep = NamedSharding(self.mesh, P())
             hp = self.hparams()
             hparams = place(hp, jax.tree.map(lambda _: rep, hp))
-            chunk = self._chunk_fn(k, self.runner_spec(runner))
+            chunk = self._chunk_fn(size, self.runner_spec(runner))
             fn = jax.jit(chunk, donate_argnums=(0, 1), out_shardings=(ls, rs, rep))
-            compiled = fn.lower(learner, runner, hparams).compile()
-            self._compiled[k] = lambda learner, runner: compiled(learner, runner, hparams)
-        return self._compiled[k]
+            count = place(np.asarray(size, np.int32), rep)
+            compiled = fn.lower(learner, runner, hparams, count).compile()
+            counts = {}
+
+            def call(learner, runner, k):
+                if k not in counts:
+                    counts[k] = place(np.asarray(k, np.int32), rep)
+                return compiled(learner, runner, hparams, counts[k])
+
+            self._compiled[size] = call
+        call = self._compiled[size]
+        if k == size:
+            return lambda learner, runner: call(learner, runner, k)
+        first = self._first_columns(k)
+
+        def shorter(learner, runner):
+            learner, runner, metrics = call(learner, runner, k)
+            return learner, runner, first(metrics)
+
+        return shorter
+
+    def _first_columns(self, k: int):
+        """metrics [runs, size] -> [runs, k] (a small jitted slice, replicated)."""
+        if k not in self._slices:
+            rep = NamedSharding(self.mesh, P())
+            self._slices[k] = jax.jit(
+                lambda m: jax.tree.map(lambda x: x[:, :k], m), out_shardings=rep
+            )
+        return self._slices[k]
 
     def chunk_sizes(self, start_update: int = 0) -> list[int]:
-        """Updates per call from start_update to the end (fixed K, one shorter last call)."""
+        """Updates per call from start_update to the end (fixed K, a shorter first call when a
+        resumed run starts between multiples of K, a shorter last call); every size runs the
+        same compiled program (`compile`)."""
         k = min(self.cfg.updates_per_call, self.num_updates)
         sizes, u = [], start_update
         while u < self.num_updates:

@@ -32,16 +32,18 @@ def _pick(records, **match) -> float:
 
 
 def cpu_quick() -> str:
-    rel = "cpu2-2026-11-26-quick.json"
+    rel = "cpu2-2026-11-27-quick.json"
     r = _load(rel)
     own = _pick(r, section="env", variant="autoreset") / _pick(r, section="env", variant="no_reset")
-    jum = _pick(r, section="env", variant="jumanji_autoreset")
-    jum /= _pick(r, section="env", variant="jumanji_no_reset")
     peer1 = _pick(r, section="peer", devices=1)
     peer2 = _pick(r, section="peer", devices=2)
     d1 = _pick(r, section="scaling", devices=1)
     d2 = _pick(r, section="scaling", devices=2)
-    ratio = _pick(r, section="agents", algo="mappo") / _pick(r, section="agents", algo="acpo")
+
+    def vs_mappo(algo):
+        agents = lambda a, n: _pick(r, section="agents", algo=a, n_agents=n)
+        return ", ".join(f"{agents('mappo', n) / agents(algo, n):.2f}" for n in (2, 4, 12))
+
     return "\n".join(
         [
             f"CPU, 2 cores (`make bench BENCH=quick`, `benchmarks/results/{rel[:-5]}.md`):",
@@ -49,11 +51,13 @@ def cpu_quick() -> str:
             "| measurement | figure |",
             "|---|---|",
             f"| auto-reset cost, warehouse tiny-4ag, 1024 envs | {1 / own:.2f}x a step without "
-            f"reset (Jumanji's AutoResetWrapper {1 / jum:.2f}x) |",
+            "reset |",
             f"| MAPPO at the peer trainer's settings (tiny-4ag, 64 envs x 128, 4x2 epochs) | "
-            f"{_k(peer1)} env steps/s on 1 device, {_k(peer2)} on 2 |",
+            f"{_k(peer1)} env steps/s on 1 device, {_k(peer2)} on 2 (the peer was not built "
+            "beside it: no ratio) |",
             f"| 2 devices / 1 device (MAPPO, 128 envs) | {d2 / d1:.2f}x |",
-            f"| ACPO / MAPPO wall time, 4 agents | {ratio:.2f} |",
+            f"| time / MAPPO's at 2, 4, 12 agents (32 envs x 64) | ACPO {vs_mappo('acpo')}; "
+            f"HAPPO {vs_mappo('happo')}; IPPO {vs_mappo('ippo')} |",
         ]
     )
 

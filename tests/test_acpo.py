@@ -154,9 +154,20 @@ def _both_chains(net, modes, head, params, obs, mask, hidden, reset, keys):
     return [jax.vmap(lambda k, m=m, b=b: pair(k, m, b))(keys) for m, b in modes]
 
 
-@pytest.mark.parametrize("continuous", [False, True], ids=["categorical", "gaussian"])
-@pytest.mark.parametrize("share", [False, True], ids=["per-agent", "shared"])
-@pytest.mark.parametrize("rnn", [0, 8], ids=["mlp", "gru"])
+# two of the eight combinations in make test (about 12 s each), all of them in make test-slow
+_FAST = {(8, False, False), (0, True, True)}
+_CHAINS = [
+    pytest.param(
+        rnn, share, cont,
+        id=f"{'gru' if rnn else 'mlp'}-{'shared' if share else 'per-agent'}-"
+        f"{'gaussian' if cont else 'categorical'}",
+        marks=() if (rnn, share, cont) in _FAST else pytest.mark.slow,
+    )
+    for rnn in (0, 8) for share in (False, True) for cont in (False, True)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("rnn, share, continuous", _CHAINS)
 def test_triangular_chain_equals_the_square_reference(rnn, share, continuous):
     """The triangular schedule (agents j..N-1 at micro-step j) against the reference that
     evaluates every agent at every micro-step, same keys, every mode: the rows it evaluates see

@@ -61,7 +61,15 @@ def _rows(path):
 GRU = ("env=jumanji-rware-tiny-2ag", "net.rnn=gru", "net.rnn_hidden=8", "ppo.chunk_len=4")
 
 
-@pytest.mark.parametrize("world", [("env=matrix-table1",), GRU], ids=["mlp", "gru"])
+# the GRU cases (about 45, 35 and 65 s) run in `make test-slow`: the MLP cases keep make test
+# within its budget and the GRU's sequence handling is checked by test_acpo and test_policies
+@pytest.mark.parametrize(
+    "world",
+    [
+        pytest.param(("env=matrix-table1",), id="mlp"),
+        pytest.param(GRU, id="gru", marks=pytest.mark.slow),
+    ],
+)
 def test_vmapped_seeds_equal_seeds_run_one_by_one_and_runs_repeat(world, tmp_path):
     base = (*world, "updates_per_call=4", "total_timesteps=256")
     train(tiny_config(*base, "num_seeds=3", "seed=5", tmp_path=tmp_path / "sweep"))
@@ -102,7 +110,11 @@ def test_second_call_does_not_recompile(world):
 
 
 @pytest.mark.parametrize(
-    "world", [("env=matrix-table1",), ("algo=acpo", *GRU)], ids=["mlp", "acpo-gru"]
+    "world",
+    [
+        pytest.param(("env=matrix-table1",), id="mlp"),
+        pytest.param(("algo=acpo", *GRU), id="acpo-gru", marks=pytest.mark.slow),
+    ],
 )
 def test_a_run_with_a_shorter_last_call_compiles_one_program(world, tmp_path, monkeypatch):
     """5 updates at 2 per call (calls of 2, 2, 1) build one program, and its metrics equal, row
@@ -167,7 +179,11 @@ def test_config_errors_are_one_line_exit_2(args, needle, capsys):
 
 
 @pytest.mark.parametrize(
-    "world, updates", [(("env=matrix-table1",), 60), (GRU, 20)], ids=["mlp", "gru"]
+    "world, updates",
+    [
+        pytest.param(("env=matrix-table1",), 60, id="mlp"),
+        pytest.param(GRU, 20, id="gru", marks=pytest.mark.slow),
+    ],
 )
 def test_sigterm_checkpoints_and_resume_equals_uninterrupted_run(world, updates, tmp_path):
     steps = f"total_timesteps={updates * 64}"

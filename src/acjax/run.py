@@ -277,14 +277,13 @@ def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
                 status = "finished"
             elif stopping:
                 status = "interrupted"
-            summarize()  # timings and returns of what the checkpoint keeps
+            summary = summarize()  # timings and returns of what the checkpoint keeps
         if stopping and not done:
             break
-    progress.close()
+    progress.close()  # the loop ends with a save: done, or a stop
     ckpt.close()
     if tboard is not None:
         tboard.close()
-    summary = summarize()
     if status == "interrupted":
         say(
             f"interrupted at update {update}/{trainer.num_updates}; checkpoint saved. "

@@ -16,8 +16,9 @@ and timed on the same inputs (a stored rollout), all pieces of all programs in a
   advantages  the algorithm's advantages (MAPPO: GAE over T; ACPO: chained GAE over T*N)
   ppo         the optimization phase (epochs x minibatches, actor and critic)
 
-`ACPO-square` is ACPO with the reference belief chain (every agent's network at every
-micro-step, `acjax.belief.belief_chain_square`), to measure the triangular schedule.
+`acpo-square` is ACPO with the reference belief chain (every agent's network at every
+micro-step, `acjax.belief.belief_chain_square`), to measure the triangular schedule;
+`acpo-unsplit` the triangular chain without the split first layer (`acjax.nets.FirstLayer`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from acjax.algos.acpo import BeliefChain  # noqa: E402
-from acjax.belief import belief_chain_square  # noqa: E402
+from acjax.belief import belief_chain, belief_chain_square  # noqa: E402
 from acjax.config import load_config  # noqa: E402
 from acjax.train import AXIS, make_trainer  # noqa: E402
 
@@ -56,7 +57,21 @@ class SquareChain(BeliefChain):
         )
 
 
-def trainer(algo: str, n: int, envs: int, rollout: int, square: bool = False):
+@dataclass(frozen=True)
+class UnsplitChain(BeliefChain):
+    """ACPO's acting on the triangular schedule with the whole first-layer product at every
+    micro-step (`belief_chain(..., factor_first=False)`)."""
+
+    def act(self, policy, head, obs, mask, hidden, reset, key):
+        return belief_chain(
+            policy, head, obs, mask, hidden, reset, key, self.mode, self.belief_mask, False
+        )
+
+
+CHAINS = {"square": SquareChain, "unsplit": UnsplitChain}
+
+
+def trainer(algo: str, n: int, envs: int, rollout: int, chain: str | None = None):
     cfg = load_config(
         None,
         [
@@ -70,10 +85,10 @@ def trainer(algo: str, n: int, envs: int, rollout: int, square: bool = False):
         ],
     )
     tr = make_trainer(cfg)
-    if square:
+    if chain:
         a = tr.algo.acting
         tr.algo = tr.algo._replace(
-            acting=SquareChain(a.n, a.slot_dim, a.mode, a.belief_mask, a.aux_coef)
+            acting=CHAINS[chain](a.n, a.slot_dim, a.mode, a.belief_mask, a.aux_coef)
         )
     return tr
 
@@ -169,15 +184,17 @@ def measure(programs: dict, reps: int) -> dict:
     return times
 
 
-def table(times: dict, labels: list[str]) -> str:
+def table(times: dict, labels: list[str], names=PIECES) -> str:
     med = {k: statistics.median(v) for k, v in times.items()}
     head = "| piece | " + " | ".join(f"{x} ms" for x in labels) + " |"
     lines = [head, "|---|" + "---|" * len(labels)]
-    for piece in PIECES:
+    for piece in names:
         row = [f"{med[(x, piece)] * 1e3:.1f}" for x in labels]
         lines.append(f"| {piece} | " + " | ".join(row) + " |")
-    upd = {x: med[(x, "update")] for x in labels}
     parts = ("rollout", "critic", "advantages", "ppo")
+    if not set(parts) | {"update"} <= set(names):
+        return "\n".join(lines) + "\n"
+    upd = {x: med[(x, "update")] for x in labels}
     rest = [f"{(upd[x] - sum(med[(x, p)] for p in parts)) * 1e3:.1f}" for x in labels]
     lines.append("| update - (rollout + critic + advantages + ppo) | " + " | ".join(rest) + " |")
     return "\n".join(lines) + "\n"
@@ -188,20 +205,22 @@ def main(argv=None):
     p.add_argument("--envs", type=int, default=64)
     p.add_argument("--rollout", type=int, default=128)
     p.add_argument("--agents", type=int, nargs="+", default=[4, 12])
-    p.add_argument("--algos", nargs="+", default=["mappo", "acpo", "acpo-square"])
+    p.add_argument("--algos", nargs="+", default=["mappo", "acpo", "acpo-unsplit"])
     p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--pieces", nargs="+", default=list(PIECES), choices=PIECES)
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     text = []
     for n in args.agents:
         programs = {}
         for a in args.algos:
-            tr = trainer(a.split("-")[0], n, args.envs, args.rollout, square=a.endswith("square"))
-            programs[a] = pieces(tr)
+            algo, _, chain = a.partition("-")
+            tr = trainer(algo, n, args.envs, args.rollout, chain or None)
+            programs[a] = {k: v for k, v in pieces(tr).items() if k in args.pieces}
         load0 = os.getloadavg()[0]
         times = measure(programs, args.reps)
         load1 = os.getloadavg()[0]
-        t = table(times, list(programs))
+        t = table(times, list(programs), args.pieces)
         title = f"jumanji-rware-tiny-{n}ag, {args.envs} envs x {args.rollout}"
         text.append(f"### {title} (load {load0:.1f} -> {load1:.1f})\n\n{t}")
         print(text[-1], flush=True)

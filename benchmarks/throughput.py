@@ -1,7 +1,7 @@
 """Throughput and scaling suite: raw env stepping, training steps/s, devices, seeds, agents.
 
-    python benchmarks/throughput.py --mode quick|full|gpu|smoke|policies|mamujoco|sweep [--out DIR]
-        [--budget S] [--tiny]
+    python benchmarks/throughput.py --mode quick|peer|full|gpu|smoke|policies|mamujoco|sweep
+        [--out DIR] [--budget S] [--tiny]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
 (`k * num_envs * rollout_len * num_seeds`) over the wall time of the call, the PPO update
@@ -15,7 +15,7 @@ Sections (records carry `section`):
            scan), Jumanji's own AutoResetWrapper (and Jumanji without reset)
   scaling  MAPPO steps/s over num_envs and devices (1, 2, 4, ... local devices)
   peer     the setting of Mava's FF-MAPPO (docs/references.md, "A peer JAX trainer"),
-           the peer run beside acjax when built
+           the peer run beside acjax when built (`--mode peer`: this section alone, 3 rounds)
   agents   IPPO, MAPPO, ACPO (HAPPO when registered) against the number of agents (Figure 5)
   seeds    vmapped seeds: total steps/s against num_seeds
   floor    env-only stepping, rollout only (act + step) and the full update at the same batch
@@ -1334,6 +1334,8 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
             lambda r, b: section_peer(r, b, calls=3, k=1, rounds=1),
             lambda r, b: section_scaling(r, b, "scaling", ["mappo"], J4, [128], devs, 3),
         ]
+    if mode == "peer":  # the peer beside acjax alone: 3 rounds, 4 updates per call as the peer's
+        return [lambda r, b: section_peer(r, b, calls=5, k=4, rounds=3)]
     if mode == "full":
         return [
             lambda r, b: section_env(r, b, mode, J4, 1024, 100, 7),
@@ -1361,7 +1363,7 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    modes = ["smoke", "quick", "full", "gpu", "policies", "mamujoco", "sweep"]
+    modes = ["smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep"]
     p.add_argument("--mode", default="quick", choices=modes)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
@@ -1376,6 +1378,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     default_budget = {
         "quick": 280.0,
+        "peer": 900.0,
         "full": 1500.0,
         "gpu": 420.0,
         "policies": 600.0,

@@ -45,6 +45,31 @@ def test_masked_gaussian_matches_distrax_on_true_dimensions():
     np.testing.assert_array_equal(np.asarray(dist.mode())[:, pad], 0.0)
 
 
+def test_heads_draw_from_given_noise_exactly_as_distrax_samples():
+    """The belief chain draws its noise for a whole step at once (`head.noise`) and samples
+    with `head.draw`: the same actions as `dist.sample(seed=key)`, bit for bit."""
+    from acjax.nets import CategoricalHead
+
+    ks = jax.random.split(jax.random.PRNGKey(3), 4)
+    batch = (64, 3)
+    cat = CategoricalHead(5)
+    logits = 4.0 * jax.random.normal(ks[0], (*batch, 5))
+    mask = jax.random.uniform(ks[1], (*batch, 5)) < 0.7
+    mask = mask.at[..., 0].set(True)
+    gauss = GaussianHead(3, -1.0, 1.0)
+    out = jax.random.normal(ks[2], (*batch, 6))
+    gmask = jnp.arange(3) < 2
+    for head, dist in ((cat, cat.dist(logits, mask)), (gauss, gauss.dist(out, gmask))):
+        for key in jax.random.split(ks[3], 5):
+            drawn = head.draw(dist, head.noise(key, batch))
+            np.testing.assert_array_equal(drawn, dist.sample(seed=key))
+    # the categorical draw never picks a masked action
+    drawn = jax.vmap(lambda k: cat.draw(cat.dist(logits, mask), cat.noise(k, batch)))(
+        jax.random.split(ks[0], 50)
+    )
+    assert bool(jnp.take_along_axis(mask[None], drawn[..., None], -1).all())
+
+
 def test_gaussian_head_clips_only_what_the_world_receives():
     head = GaussianHead(3, -1.0, 1.0)
     a = jnp.array([[2.5, -0.3, -4.0], [0.2, 9.0, 1.5]])

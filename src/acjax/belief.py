@@ -17,10 +17,16 @@ Agent i's chain needs its network at the micro-steps j = 0..i only: at micro-ste
 i > j store a prediction in slot j and agent j samples its own action, agents i < j are done.
 `belief_chain` follows this static triangular schedule, N(N+1)/2 network rows instead of N x N:
 micro-step j evaluates agents j..N-1 in one batched call (`step.rows(j)`, an unrolled loop of N
-calls of shrinking width). The random draws are those of `belief_chain_square` (the reference:
-one `lax.scan` over j in which every agent evaluates its network at every micro-step): each
-micro-step samples over all N rows with the same keys and reads the rows it needs, so both give
-the same actions, log-probabilities, inputs and memories.
+calls of shrinking width). Both chains take their draws from `chain_noise`, made for a whole
+step at once (agent j's own action, and agent i's prediction of a_j for j < i), so the
+triangular chain gives the actions, log-probabilities, inputs and memories of
+`belief_chain_square` (the reference: one `lax.scan` over j in which every agent evaluates its
+network at every micro-step), to float32 rounding where the network's shapes differ.
+
+The inputs enter the first layer linearly, so that layer's product is split by input block
+(`acjax.nets.FirstLayer`): each agent's observation is multiplied once per step, and a
+prediction's product is added to the rows after it when its slot is written; a micro-step then
+starts its network from the first layer's activation (`BoundStep.after_first`).
 """
 
 from __future__ import annotations
@@ -48,6 +54,23 @@ def split_inputs(x: jax.Array, num_agents: int, slot_dim: int):
 
 def empty_prefix(batch_shape: tuple[int, ...], num_agents: int, slot_dim: int) -> jax.Array:
     return jnp.zeros((*batch_shape, num_agents - 1, slot_dim), jnp.float32)
+
+
+def chain_noise(head, key: jax.Array, batch: tuple[int, ...], n: int, mode: str):
+    """All the draws of one step of the chain, made at once (`head.noise`; on XLA:CPU each
+    random call is a loop of its own, so 2N calls inside the chain cost more than its networks):
+    own [1, *batch, N, ...], agent j's own action in row j; predictions [1, *batch, N(N-1)/2,
+    ...] (None unless mode is `sample`), agent i's prediction of a_j (j < i) in row
+    `pred_row(j, n) + i - j - 1`."""
+    k_own, k_pred = jax.random.split(key)
+    own = head.noise(k_own, (*batch, n))
+    pred = head.noise(k_pred, (*batch, n * (n - 1) // 2)) if mode == "sample" else None
+    return own, pred
+
+
+def pred_row(j: int, n: int) -> int:
+    """The first row of the predictions of a_j (by agents j+1..N-1) in `chain_noise`'s array."""
+    return j * (n - 1) - j * (j - 1) // 2
 
 
 def belief_chain_square(
@@ -82,15 +105,32 @@ def belief_chain_square(
     def rows(sel, x):  # sel [N] broadcast over x [*batch, N, ...]
         return sel.reshape(sel.shape + (1,) * (x.ndim - len(batch) - 1))
 
+    own_noise, packed = chain_noise(head, key, batch, n, mode)
+    if packed is not None:  # per micro-step j, over all N rows: agents j+1.. read theirs
+        ax = len(batch) + 1
+        pred_noise = jnp.stack(
+            [
+                jnp.concatenate(
+                    [
+                        jnp.zeros_like(jax.lax.slice_in_dim(own_noise, 0, j + 1, axis=ax)),
+                        jax.lax.slice_in_dim(packed, pred_row(j, n), pred_row(j + 1, n), axis=ax),
+                    ],
+                    axis=ax,
+                )
+                for j in range(n)
+            ]
+        )
+    else:
+        pred_noise = jnp.zeros((n,))
+
     def step(carry, inp):
         prefix, actions, logp, x_own, h_own = carry
-        j, k = inp
-        k_own, k_pred = jax.random.split(k)
+        j, noise = inp
         ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n, n))
         x = policy_inputs(obs, ids, prefix)
         h_new, out = step_fn(hidden, x, reset)
         own = head.dist(out, mask)
-        a_own = own.sample(seed=k_own)
+        a_own = head.draw(own, own_noise)
         is_j = agents == j
         actions = jnp.where(rows(is_j, actions), a_own, actions)
         logp = jnp.where(is_j, own.log_prob(a_own), logp)
@@ -98,7 +138,7 @@ def belief_chain_square(
         h_own = jnp.where(is_j[:, None], h_new, h_own)
         if mode != "none":
             pred = head.prediction_dist(out, mask[..., j, None, :], belief_mask)
-            a_pred = pred.sample(seed=k_pred) if mode == "sample" else pred.mode()
+            a_pred = head.draw(pred, noise) if mode == "sample" else pred.mode()
             write = (agents[:, None] > j) & (slots[None, :] == j)  # [N(i), N-1]
             prefix = jnp.where(write[..., None], head.encode(a_pred)[..., None, :], prefix)
         return (prefix, actions, logp, x_own, h_own), None
@@ -106,9 +146,7 @@ def belief_chain_square(
     prefix = empty_prefix((*batch, n), n, head.slot_dim)
     x0 = policy_inputs(obs, jnp.broadcast_to(jnp.eye(n), (*batch, n, n)), prefix)
     init = (prefix, head.zeros((*batch, n)), jnp.zeros((*batch, n)), x0, hidden)
-    (_, actions, logp, inputs, hidden), _ = jax.lax.scan(
-        step, init, (agents, jax.random.split(key, n))
-    )
+    (_, actions, logp, inputs, hidden), _ = jax.lax.scan(step, init, (agents, pred_noise))
     return actions, logp, inputs, hidden
 
 
@@ -122,40 +160,60 @@ def belief_chain(
     key: jax.Array,
     mode: str = "sample",
     belief_mask: bool = False,
+    factor_first: bool = True,
 ):
     """`belief_chain_square`'s results (same arguments, same keys) on the triangular schedule:
     micro-step j evaluates the networks of agents j..N-1 only, `step_fn.rows(j)` (a step on
     inputs [..., N - j, D]; a plain function without `rows` falls back to the square schedule).
-    Distributions are sampled over all N rows (rows < j padded) so that every draw is the
-    reference's."""
+    The draws are the reference's (`chain_noise`). With `factor_first` (where the network allows
+    it, `BoundStep.first_layer`) the first layer's product is not recomputed at each micro-step:
+    each agent's observation is multiplied once and a slot's product added when a prediction is
+    written (`FirstLayer`); the sums differ from the whole product in float32 rounding only."""
     rows_of = getattr(step_fn, "rows", None)
     if rows_of is None:
         return belief_chain_square(step_fn, head, obs, mask, hidden, reset, key, mode, belief_mask)
-    *batch, n, _ = obs.shape
+    *batch, n, obs_dim = obs.shape
     batch = tuple(batch)
     ax = len(batch)  # the agent axis
-    agents, slots = jnp.arange(n), jnp.arange(n - 1)
-    row = lambda x, j: jax.lax.index_in_dim(x, j, ax, keepdims=False)  # noqa: E731
+    row = lambda x, j, a=ax: jax.lax.index_in_dim(x, j, a, keepdims=False)  # noqa: E731
+    rows = lambda x, lo, a=ax: jax.lax.slice_in_dim(x, lo, None, axis=a)  # noqa: E731
     prefix = empty_prefix((*batch, n), n, head.slot_dim)
+    first_of = getattr(step_fn, "first_layer", None) if factor_first else None
+    first = first_of(obs_dim, head.slot_dim) if first_of else None
+    if first is not None:  # the first layer's product, kept up to date as slots are written
+        pre, rest = first.base(obs), step_fn.after_first()
+    own_noise, pred_noise = chain_noise(head, key, batch, n, mode)
     actions, logps, inputs, memories = [], [], [], []
-    for j, k in enumerate(jax.random.split(key, n)):
-        k_own, k_pred = jax.random.split(k)
-        tail = lambda x: jax.lax.slice_in_dim(x, j, n, axis=ax)  # noqa: E731,B023
-        ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n - j, n))
-        x = policy_inputs(tail(obs), ids, tail(prefix))
-        h_new, out = rows_of(j)(tail(hidden), x, reset)
-        pad = jnp.zeros((*batch, j, out.shape[-1]), out.dtype)
-        out = jnp.concatenate([pad, out], axis=ax)  # rows < j: not evaluated, not read
-        own = head.dist(out, mask)
-        a_own = own.sample(seed=k_own)
-        actions.append(row(a_own, j))
-        logps.append(row(own.log_prob(a_own), j))
-        inputs.append(row(x, 0))
+    for j in range(n):
+        if first is None:
+            ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n - j, n))
+            x = policy_inputs(rows(obs, j), ids, rows(prefix, j))
+            h_new, out = rows_of(j)(rows(hidden, j), x, reset)
+            inputs.append(row(x, 0))
+        else:
+            z = rows(pre, j) + first.id_row(j, j)
+            h_new, out = rest.rows(j)(rows(hidden, j), z, reset)
+            ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n))
+            inputs.append(policy_inputs(row(obs, j), ids, row(prefix, j)))
+        # out: rows j..N-1; agent j acts on row 0, agents j+1.. predict a_j on the others
+        own = head.dist(row(out, 0), row(mask, j))
+        a_own = head.draw(own, row(own_noise, j, ax + 1))
+        actions.append(a_own)
+        logps.append(own.log_prob(a_own))
         memories.append(row(h_new, 0))
         if mode != "none" and j < n - 1:
-            pred = head.prediction_dist(out, mask[..., j, None, :], belief_mask)
-            a_pred = pred.sample(seed=k_pred) if mode == "sample" else pred.mode()
-            write = (agents[:, None] > j) & (slots[None, :] == j)  # [N(i), N-1]
-            prefix = jnp.where(write[..., None], head.encode(a_pred)[..., None, :], prefix)
+            pred = head.prediction_dist(rows(out, 1), mask[..., j, None, :], belief_mask)
+            if mode == "sample":
+                lo = pred_row(j, n)
+                noise = jax.lax.slice_in_dim(pred_noise, lo, lo + n - 1 - j, axis=ax + 1)
+                a_pred = head.draw(pred, noise)
+            else:
+                a_pred = pred.mode()
+            enc = head.encode(a_pred)  # [..., N - j - 1, S]: slot j of agents j+1..
+            prefix = prefix.at[(slice(None),) * ax + (slice(j + 1, None), j)].set(enc)
+            if first is not None:
+                pre = pre.at[(slice(None),) * ax + (slice(j + 1, None),)].add(
+                    first.slot(j, enc, j + 1)
+                )
     stack = lambda xs: jnp.stack(xs, axis=ax)  # noqa: E731
     return stack(actions), stack(logps), stack(inputs), stack(memories)

@@ -23,6 +23,7 @@ Action heads turn a network's output into a distribution:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import distrax
@@ -48,18 +49,29 @@ class Net(nn.Module):
     log_std_init: float = 0.0
 
     @nn.compact
-    def __call__(self, h, x, reset):
+    def __call__(self, h, x, reset, pre: bool = False):
+        """pre: x is already the first hidden layer's pre-activation (`FirstLayer`: its Dense
+        applied by the caller); only without layer norm, which comes before that Dense."""
         act = ACTIVATIONS[self.activation]
         if self.layer_norm:
+            if pre:
+                raise ValueError("pre-activation inputs with layer_norm")
             x = nn.LayerNorm()(x)
-        for size in self.hidden:
-            x = act(nn.Dense(size, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)))(x))
+        for k, size in enumerate(self.hidden):
+            dense = nn.Dense(
+                size, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)), name=f"Dense_{k}"
+            )
+            x = act(x if pre and k == 0 else dense(x))
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
         if self.rnn_hidden:
             h = jnp.where(reset[..., None], jnp.zeros_like(h), h)
             h, x = nn.GRUCell(self.rnn_hidden)(h, x)
-        out = nn.Dense(self.out_dim, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+        out = nn.Dense(
+            self.out_dim,
+            kernel_init=nn.initializers.orthogonal(self.out_scale),
+            name=f"Dense_{len(self.hidden)}",
+        )(x)
         if self.log_std_dim:
             log_std = self.param(
                 "log_std", nn.initializers.constant(self.log_std_init), (self.log_std_dim,)
@@ -95,16 +107,17 @@ class AgentNet:
     def initial_hidden(self, batch_shape: tuple[int, ...]) -> jax.Array:
         return jnp.zeros((*batch_shape, self.num_agents, self.hidden_dim), jnp.float32)
 
-    def apply(self, params, h, x, reset, agent: int | None = None):
+    def apply(self, params, h, x, reset, agent: int | None = None, pre: bool = False):
         """One step for every agent; `reset` (per environment, or finer) broadcasts to x's batch
-        and agent axes, trailing axes added. With `agent`,
-        x [..., D] and h [..., H] are fed to that agent's network alone."""
+        and agent axes, trailing axes added. With `agent`, x [..., D] and h [..., H] are fed to
+        that agent's network alone. `pre`: x is the first layer's pre-activation (`Net`)."""
         reset = jnp.broadcast_to(_expand(jnp.asarray(reset), x.ndim - 1), x.shape[:-1])
+        fn = functools.partial(self.module.apply, pre=pre)
         if self.share:
-            return self.module.apply(params, h, x, reset)
+            return fn(params, h, x, reset)
         if agent is not None:
-            return self.module.apply(jax.tree.map(lambda p: p[agent], params), h, x, reset)
-        vmapped = jax.vmap(self.module.apply, in_axes=(0, -2, -2, -1), out_axes=(-2, -2))
+            return fn(jax.tree.map(lambda p: p[agent], params), h, x, reset)
+        vmapped = jax.vmap(fn, in_axes=(0, -2, -2, -1), out_axes=(-2, -2))
         return vmapped(params, h, x, reset)
 
     def step(self, params, agent: int | None = None) -> BoundStep:
@@ -114,20 +127,70 @@ class AgentNet:
 class BoundStep:
     """`AgentNet.apply` with its parameters bound, a `Step`: (h, x, reset) -> (h', out) for
     every agent (or the one `agent`); `rows(lo)` is the step of agents lo..N-1 alone, on
-    x [..., N - lo, D] and h [..., N - lo, H] (ACPO's triangular belief chain)."""
+    x [..., N - lo, D] and h [..., N - lo, H] (ACPO's triangular belief chain). `first_layer`
+    and `after_first` split the network after its first layer's product (`FirstLayer`)."""
 
-    def __init__(self, net: AgentNet, params, agent: int | None = None):
-        self.net, self.params, self.agent = net, params, agent
+    def __init__(self, net: AgentNet, params, agent: int | None = None, pre: bool = False):
+        self.net, self.params, self.agent, self.pre = net, params, agent, pre
 
     def __call__(self, h, x, reset):
-        return self.net.apply(self.params, h, x, reset, self.agent)
+        return self.net.apply(self.params, h, x, reset, self.agent, self.pre)
 
     def rows(self, lo: int) -> BoundStep:
         if self.agent is not None:
             raise ValueError("rows() of a single agent's step")
         if self.net.share or lo == 0:  # one network serves any rows
             return self
-        return BoundStep(self.net, jax.tree.map(lambda p: p[lo:], self.params))
+        return BoundStep(self.net, jax.tree.map(lambda p: p[lo:], self.params), pre=self.pre)
+
+    def first_layer(self, obs_dim: int, slot_dim: int) -> FirstLayer | None:
+        """The first layer split by input block, or None where the network does not start with
+        a Dense on its raw input (layer norm first, or no hidden layer)."""
+        m = self.net.module
+        if m.layer_norm or not m.hidden or self.agent is not None or self.pre:
+            return None
+        dense = self.params["params"]["Dense_0"]
+        n = self.net.num_agents
+        return FirstLayer(dense["kernel"], dense["bias"], obs_dim, n, slot_dim, self.net.share)
+
+    def after_first(self) -> BoundStep:
+        """The rest of the network: inputs are the first layer's pre-activations [..., H1]."""
+        return BoundStep(self.net, self.params, self.agent, pre=True)
+
+
+class FirstLayer:
+    """The first Dense layer of the agents' networks split by input block. A chain input is
+    [observation (O), one-hot id (N), prefix (N-1 slots of S)] and enters the layer linearly:
+
+        W x + b = (W_obs o + b) + W_id[:, j] + sum_k W_slot_k enc_k
+
+    so ACPO's belief chain multiplies each agent's observation once, adds one kernel row for the
+    id and one slot's product when a prediction is written, instead of multiplying the whole
+    input at every micro-step. Kernel [D, H] (shared) or [N, D, H] (one per agent)."""
+
+    def __init__(self, kernel, bias, obs_dim: int, num_agents: int, slot_dim: int, share: bool):
+        self.kernel, self.bias, self.share = kernel, bias, share
+        self.o, self.n, self.s = obs_dim, num_agents, slot_dim
+
+    def base(self, obs: jax.Array) -> jax.Array:
+        """obs [..., N, O] -> W_obs o + b [..., N, H]."""
+        w = self.kernel[..., : self.o, :]
+        if self.share:
+            return obs @ w + self.bias
+        return jnp.einsum("...nd,ndh->...nh", obs, w) + self.bias
+
+    def id_row(self, j: int, lo: int) -> jax.Array:
+        """W_id[:, j] for the rows lo..N-1: [H] (shared) or [N - lo, H]."""
+        k = self.kernel[..., self.o + j, :]
+        return k if self.share else k[lo:]
+
+    def slot(self, k: int, enc: jax.Array, lo: int) -> jax.Array:
+        """enc [..., N - lo, S] written into slot k of rows lo.. -> its product [..., N - lo, H]."""
+        start = self.o + self.n + k * self.s
+        w = self.kernel[..., start : start + self.s, :]
+        if self.share:
+            return enc @ w
+        return jnp.einsum("...ns,nsh->...nh", enc, w[lo:])
 
 
 def unroll(step: Step, h0: jax.Array, xs: jax.Array, resets: jax.Array):
@@ -174,6 +237,11 @@ class MaskedDiagGaussian:
     def sample(self, seed: jax.Array) -> jax.Array:
         return jnp.where(self.mask, self.normal.sample(seed=seed), 0.0)
 
+    def draw(self, noise: jax.Array) -> jax.Array:
+        """`sample` with its standard normal draws given ([1, ...], distrax's layout)."""
+        n = self.normal
+        return jnp.where(self.mask, (n.scale[None] * noise + n.loc[None])[0], 0.0)
+
     def mode(self) -> jax.Array:
         return jnp.where(self.mask, self.normal.mode(), 0.0)
 
@@ -198,6 +266,15 @@ class CategoricalHead:
     def prediction_dist(self, out, mask, use_mask: bool) -> distrax.Categorical:
         """Another agent's action as this agent predicts it: its mask only on request."""
         return masked_categorical(out, mask if use_mask else None)
+
+    def noise(self, key: jax.Array, batch_shape: tuple[int, ...]) -> jax.Array:
+        """The Gumbel draws `dist(...).sample(seed=key)` makes for a batch of that shape
+        (distrax samples through jax.random.categorical: argmax(gumbel + logits))."""
+        return jax.random.gumbel(key, (1, *batch_shape, self.num_actions))
+
+    def draw(self, dist: distrax.Categorical, noise: jax.Array) -> jax.Array:
+        """dist.sample(seed=key) from `noise(key, ...)`: the same actions."""
+        return jnp.argmax(noise + dist.logits[None], axis=-1)[0].astype(jnp.int32)
 
     def encode(self, action: jax.Array) -> jax.Array:
         return jax.nn.one_hot(action, self.num_actions)
@@ -229,6 +306,14 @@ class GaussianHead:
     def prediction_dist(self, out, mask, use_mask: bool) -> MaskedDiagGaussian:
         """Another agent's action: its true dimensions (structure, not state) always apply."""
         return self.dist(out, mask)
+
+    def noise(self, key: jax.Array, batch_shape: tuple[int, ...]) -> jax.Array:
+        """The standard normal draws `dist(...).sample(seed=key)` makes for that batch."""
+        return jax.random.normal(key, (1, *batch_shape, self.num_actions))
+
+    def draw(self, dist: MaskedDiagGaussian, noise: jax.Array) -> jax.Array:
+        """dist.sample(seed=key) from `noise(key, ...)`: the same actions."""
+        return dist.draw(noise)
 
     def encode(self, action: jax.Array) -> jax.Array:
         present = jnp.ones((*action.shape[:-1], 1), action.dtype)

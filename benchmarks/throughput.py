@@ -1331,7 +1331,6 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
                 devices=1,
                 **small,
             ),
-            lambda r, b: section_peer(r, b, calls=3, k=1, rounds=1),
             lambda r, b: section_scaling(r, b, "scaling", ["mappo"], J4, [128], devs, 3),
         ]
     if mode == "peer":  # the peer beside acjax alone: 3 rounds, 4 updates per call as the peer's

@@ -31,12 +31,14 @@ def _pick(records, **match) -> float:
     return hits[0]["steps_per_second"]
 
 
+QUICK = "cpu2-2026-11-27-quick.json"
+PEER = "cpu2-2026-11-27-peer.json"
+
+
 def cpu_quick() -> str:
-    rel = "cpu2-2026-11-27-quick.json"
+    rel = QUICK
     r = _load(rel)
     own = _pick(r, section="env", variant="autoreset") / _pick(r, section="env", variant="no_reset")
-    peer1 = _pick(r, section="peer", devices=1)
-    peer2 = _pick(r, section="peer", devices=2)
     d1 = _pick(r, section="scaling", devices=1)
     d2 = _pick(r, section="scaling", devices=2)
 
@@ -52,12 +54,40 @@ def cpu_quick() -> str:
             "|---|---|",
             f"| auto-reset cost, warehouse tiny-4ag, 1024 envs | {1 / own:.2f}x a step without "
             "reset |",
-            f"| MAPPO at the peer trainer's settings (tiny-4ag, 64 envs x 128, 4x2 epochs) | "
-            f"{_k(peer1)} env steps/s on 1 device, {_k(peer2)} on 2 (the peer was not built "
-            "beside it: no ratio) |",
             f"| 2 devices / 1 device (MAPPO, 128 envs) | {d2 / d1:.2f}x |",
             f"| time / MAPPO's at 2, 4, 12 agents (32 envs x 64) | ACPO {vs_mappo('acpo')}; "
             f"HAPPO {vs_mappo('happo')}; IPPO {vs_mappo('ippo')} |",
+        ]
+    )
+
+
+def peer() -> str:
+    """acjax's MAPPO beside the peer trainer, per device count: medians over the rounds."""
+    rel = PEER
+    rows = [
+        "| devices | acjax env steps/s | peer env steps/s | acjax / peer (rounds) | compile s, "
+        "acjax / peer |",
+        "|---|---|---|---|---|",
+    ]
+    for r in sorted(
+        (r for r in _load(rel) if r["section"] == "peer" and "vs_peer" in r),
+        key=lambda r: r["devices"],
+    ):
+        rounds = ", ".join(f"{x:.2f}" for x in r["vs_peer_rounds"])
+        peer_compile = sorted(x["compile_seconds"] for x in r["peer_rounds"])
+        rows.append(
+            f"| {r['devices']} | {_k(r['steps_per_second'])} | {_k(r['peer_steps_per_second'])} | "
+            f"{r['vs_peer']:.2f} ({rounds}) | {r['compile_seconds']:.1f} / "
+            f"{peer_compile[len(peer_compile) // 2]:.1f} |"
+        )
+    return "\n".join(
+        [
+            "MAPPO beside the peer trainer (Mava's feed-forward MAPPO, tiny-4ag, 64 envs x 128, "
+            "4 epochs x 2 minibatches, MLP 128-128), one run on this 2-core CPU, alternating a "
+            "peer run and acjax's calls per round (`make bench BENCH=peer` after "
+            f"`shared/peer/setup.sh`; `benchmarks/results/{rel[:-5]}.md`):",
+            "",
+            *rows,
         ]
     )
 
@@ -142,7 +172,7 @@ def default_run() -> str:
     )
 
 
-BLOCKS = {"cpu-quick": cpu_quick, "gpu": gpu, "offpolicy": offpolicy, "default-run": default_run}
+BLOCKS = {"cpu-quick": cpu_quick, "peer": peer, "gpu": gpu, "offpolicy": offpolicy, "default-run": default_run}
 _BLOCK = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)
 
 

@@ -172,7 +172,13 @@ def default_run() -> str:
     )
 
 
-BLOCKS = {"cpu-quick": cpu_quick, "peer": peer, "gpu": gpu, "offpolicy": offpolicy, "default-run": default_run}
+BLOCKS = {
+    "cpu-quick": cpu_quick,
+    "peer": peer,
+    "gpu": gpu,
+    "offpolicy": offpolicy,
+    "default-run": default_run,
+}
 _BLOCK = re.compile(r"(<!-- figures:([\w-]+) -->\n)(.*?)(<!-- /figures:\2 -->)", re.S)
 
 

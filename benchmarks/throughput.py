@@ -642,16 +642,29 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
                 r["num_envs"],
                 _f(r["steps_per_second"]),
                 _f(r.get("speedup_vs_1_seed")),
+                _f(r.get("vs_wide")),
                 _f(r["compile_seconds"]),
                 _f(r.get("load_avg_1min"), 1),
             ]
             for r in by["seeds"]
         ]
-        out.append("\n## Vmapped seeds (num_envs per seed; total steps/s of all seeds)\n\n")
+        out.append(
+            "\n## Vmapped seeds (num_envs per seed; total steps/s of all seeds; `vs wide`: the "
+            "most seeds against one seed with all their environments, target >= 0.9)\n\n"
+        )
         out.append(
             _table(
                 rows,
-                ["algo", "seeds", "envs/seed", "total steps/s", "vs 1 seed", "compile s", "load"],
+                [
+                    "algo",
+                    "seeds",
+                    "envs/seed",
+                    "total steps/s",
+                    "vs 1 seed",
+                    "vs wide",
+                    "compile s",
+                    "load",
+                ],
             )
         )
     if "floor" in by:
@@ -1052,19 +1065,31 @@ def section_agents(res, budget, env_pattern, ns, algos, num_envs, calls, devices
 
 
 def section_seeds(res, budget, algo, env, num_envs, seeds, calls, devices=0, k=1, **kw):
-    builders = [
-        (
-            lambda s=s: train_program(
-                "seeds", algo, env, num_envs, devices=devices, num_seeds=s, k=k, budget=budget, **kw
-            )
+    """S vmapped seeds of `num_envs` envs each, for S in `seeds`, and one seed with the
+    environments of the most seeds (`wide`: the same env steps per call), in alternation: the
+    total steps/s of each, S seeds against one, and the most seeds against the wide run."""
+    most = max(seeds)
+    make = lambda s, e: (
+        lambda: train_program(  # noqa: E731
+            "seeds", algo, env, e, devices=devices, num_seeds=s, k=k, budget=budget, **kw
         )
-        for s in seeds
-    ]
-    recs = run_group(res, budget, f"seeds {seeds}", builders, calls, 15.0)
-    one = [r for r in recs if r["num_seeds"] == 1]
+    )
+    builders = [make(s, num_envs) for s in seeds]
+    if most > 1:
+        builders.append(make(1, num_envs * most))
+    recs = run_group(
+        res, budget, f"seeds {seeds}, 1 x {num_envs * most} envs", builders, calls, 15.0
+    )
+    one = [r for r in recs if r["num_seeds"] == 1 and r["num_envs"] == num_envs]
+    wide = [r for r in recs if r["num_seeds"] == 1 and r["num_envs"] == num_envs * most > num_envs]
     for r in recs:
+        if r in wide:
+            r["variant"] = "wide"
+            continue
         if one:
             r["speedup_vs_1_seed"] = r["steps_per_second"] / one[0]["steps_per_second"]
+        if wide and r["num_seeds"] == most:
+            r["vs_wide"] = r["steps_per_second"] / wide[0]["steps_per_second"]
     res.add(recs)
     return recs
 

@@ -224,8 +224,8 @@ def main(argv=None):
         title = f"jumanji-rware-tiny-{n}ag, {args.envs} envs x {args.rollout}"
         text.append(f"### {title} (load {load0:.1f} -> {load1:.1f})\n\n{t}")
         print(text[-1], flush=True)
-    if args.out:
-        args.out.write_text("\n".join(text))
+        if args.out:  # after every agent count: a run cut short keeps what it measured
+            args.out.write_text(f"device: {jax.devices()[0].device_kind}\n\n" + "\n".join(text))
 
 
 if __name__ == "__main__":

@@ -232,8 +232,23 @@ def test_only_abandoned_checkpoint_reads_are_kept_out_of_the_log(caplog):
         del future
         gc.collect()
 
+    def abandon_task(error):  # a task that failed and was never awaited
+        loop = asyncio.new_event_loop()
+
+        async def read():
+            raise error
+
+        task = loop.create_task(read())
+        loop.run_until_complete(asyncio.wait([task]))
+        loop.close()
+        del task
+        gc.collect()
+
     with caplog.at_level("ERROR", logger="asyncio"):
-        abandon(ValueError("OUT_OF_RANGE: Error reading ... in OCDBT database"))
+        for drop in (abandon, abandon_task):
+            drop(ValueError("OUT_OF_RANGE: Error reading ... in OCDBT database"))
         assert not caplog.records
         abandon(ValueError("something else"))
-        assert [r.exc_info[1].args[0] for r in caplog.records] == ["something else"]
+        abandon_task(ValueError("something else too"))
+        kept = [r.exc_info[1].args[0] for r in caplog.records]
+        assert kept == ["something else", "something else too"]

@@ -43,8 +43,10 @@ def _quiet_closed_loops() -> None:
 
 
 def _abandoned_reads(record: logging.LogRecord) -> bool:
-    """False (drop) for asyncio's report of a TensorStore read error nobody waited for."""
-    if not str(record.msg).startswith("Future exception was never retrieved"):
+    """False (drop) for asyncio's report of a TensorStore read error nobody waited for (a
+    future's, or a task's: which one asyncio names depends on where the read was abandoned)."""
+    unretrieved = ("Future exception was never retrieved", "Task exception was never retrieved")
+    if not str(record.msg).startswith(unretrieved):
         return True
     error = record.exc_info[1] if record.exc_info else None  # asyncio logs it with exc_info
     text = f"{error} {record.getMessage()}"

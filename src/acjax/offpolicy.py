@@ -57,7 +57,11 @@ class NoisyDeterministic:
         self.mask = jnp.broadcast_to(mask, mu.shape)
 
     def sample(self, seed):
-        eps = self.std * jax.random.normal(seed, self.mu.shape, self.mu.dtype)
+        return self.draw(jax.random.normal(seed, (1, *self.mu.shape), self.mu.dtype))
+
+    def draw(self, noise):
+        """The noisy action from standard normal draws [1, ...] (`GaussianHead.noise`)."""
+        eps = self.std * noise[0]
         if self.clip > 0:
             eps = jnp.clip(eps, -self.clip, self.clip)
         return jnp.where(self.mask, jnp.clip(self.mu + eps, self.low, self.high), 0.0)

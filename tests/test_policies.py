@@ -254,3 +254,31 @@ def test_stored_chunk_start_memories_reproduce_the_rollout_log_probs(algo, world
     if world:
         assert first[..., 1:].any()  # an episode started inside a chunk
     assert np.abs(np.asarray(batch.actor_h0)).max() > 0  # memories were carried
+
+
+def test_critic_multiplies_the_global_state_once_and_equals_the_whole_product():
+    """`Trainer.critic_values` feeds the first layer W_s s + W_a x_i + b (the global state's
+    product once per state, `BoundStep.pre_activation`): the values of the concatenated inputs,
+    to float32 rounding, for MAPPO's and ACPO's critics; IPPO's local view has no shared block."""
+    from acjax.config import load_config
+    from acjax.nets import unroll
+
+    for algo, split in (("mappo", True), ("acpo", True), ("ippo", False)):
+        tr = make_trainer(
+            load_config(None, ["env=jumanji-rware-tiny-4ag", f"algo={algo}", "devices=1"])
+        )
+        ks = jax.random.split(jax.random.PRNGKey(0), 3)
+        t, e, n = 4, 3, tr.spec.num_agents
+        obs = jax.random.normal(ks[0], (t, e, n, tr.spec.obs_dim))
+        state = jax.random.normal(ks[1], (t, e, tr.spec.state_dim))
+        act = jax.random.randint(ks[2], (t, e, n), 0, tr.spec.num_actions)
+        actor_in, first = tr.algo.acting.inputs(obs), jnp.zeros((t, e), bool)
+        d = tr.algo.critic.inputs(obs, state, act, actor_in).shape[-1]
+        p = jax.tree.map(lambda w: 3.0 * w, tr.critic.init(jax.random.PRNGKey(1), d))
+        h0 = tr.critic.initial_hidden((e,))
+        parts = tr.algo.critic.input_parts(obs, state, act, actor_in)
+        assert (tr.critic.step(p).pre_activation(*parts) is not None) == split, algo
+        v = tr.critic_values(p, h0, obs, state, act, actor_in, first)[0]
+        x = tr.algo.critic.inputs(obs, state, act, actor_in)
+        ref = unroll(tr.critic.step(p), h0, x, first)[0][..., 0]
+        np.testing.assert_allclose(v, ref, rtol=1e-5, atol=1e-5, err_msg=algo)

@@ -153,6 +153,18 @@ class BoundStep:
         n = self.net.num_agents
         return FirstLayer(dense["kernel"], dense["bias"], obs_dim, n, slot_dim, self.net.share)
 
+    def pre_activation(self, shared: jax.Array | None, per_agent: jax.Array) -> jax.Array | None:
+        """The first layer's pre-activation for the inputs `join_inputs(shared, per_agent)`,
+        the shared block (the global state a centralized critic sees) multiplied once per state
+        instead of once per agent: W_s s + W_a x_i + b, [..., N, H1]. None where that does not
+        apply (no shared block, one network per agent, layer norm first, no hidden layer)."""
+        m = self.net.module
+        if shared is None or not self.net.share or m.layer_norm or not m.hidden or self.pre:
+            return None
+        dense = self.params["params"]["Dense_0"]
+        w, g = dense["kernel"], shared.shape[-1]
+        return (shared @ w[:g] + dense["bias"])[..., None, :] + per_agent @ w[g:]
+
     def after_first(self) -> BoundStep:
         """The rest of the network: inputs are the first layer's pre-activations [..., H1]."""
         return BoundStep(self.net, self.params, self.agent, pre=True)
@@ -191,6 +203,15 @@ class FirstLayer:
         if self.share:
             return enc @ w
         return jnp.einsum("...ns,nsh->...nh", enc, w[lo:])
+
+
+def join_inputs(shared: jax.Array | None, per_agent: jax.Array) -> jax.Array:
+    """Inputs [..., N, S + P] from a block every agent sees, [..., S] (or None), and each
+    agent's own block [..., N, P]."""
+    if shared is None:
+        return per_agent
+    shared = jnp.broadcast_to(shared[..., None, :], (*per_agent.shape[:-1], shared.shape[-1]))
+    return jnp.concatenate([shared, per_agent], axis=-1)
 
 
 def unroll(step: Step, h0: jax.Array, xs: jax.Array, resets: jax.Array):

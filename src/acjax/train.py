@@ -341,8 +341,14 @@ class Trainer:
     def critic_values(self, critic_params, h0, obs, global_state, action, actor_in, first):
         """The critic unrolled over [L, B, ...] inputs from memories h0 [B, N, H]:
         (values [L, B, N], h_in [L, B, N, H], h_last)."""
-        x = self.algo.critic.inputs(obs, global_state, action, actor_in)
-        out, h_in, h_last = unroll(self.critic.step(critic_params), h0, x, first)
+        step = self.critic.step(critic_params)
+        parts = getattr(self.algo.critic, "input_parts", None)
+        z = parts and step.pre_activation(*parts(obs, global_state, action, actor_in))
+        if z is not None:  # the global state's product once per state, not once per agent
+            out, h_in, h_last = unroll(step.after_first(), h0, z, first)
+        else:
+            x = self.algo.critic.inputs(obs, global_state, action, actor_in)
+            out, h_in, h_last = unroll(step, h0, x, first)
         return out[..., 0], h_in, h_last
 
     def prefix_sensitivity(self, critic_params, traj, values, h_in, stride: int = 16):

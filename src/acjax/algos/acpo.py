@@ -26,7 +26,7 @@ from acjax import advantages as adv_lib
 from acjax.algos.base import Algorithm
 from acjax.algos.mappo import GAE, JointPPO, StateCritic, critic_view
 from acjax.belief import belief_chain, empty_prefix, policy_inputs, split_inputs
-from acjax.nets import agent_ids
+from acjax.nets import agent_ids, join_inputs
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,24 @@ class ChainedCritic:
     prefix: str = "actual"  # actual | predicted
     bootstrap_agent = 0
 
-    def inputs(self, obs, global_state, actions, actor_inputs):
+    def input_parts(self, obs, global_state, actions, actor_inputs):
+        """(the global state, or None with the local view; each agent's own block: [its
+        observation with the local view,] its id and its prefix)."""
         n, s = self.n, self.head.slot_dim
-        view = critic_view(self.view, obs, global_state)
         if self.prefix == "predicted":
             prefix = split_inputs(actor_inputs, n, s)[2]
         else:
             enc = self.head.encode(actions)[..., : n - 1, :]  # [..., N-1, S]
             lower = jnp.arange(n - 1)[None, :] < jnp.arange(n)[:, None]  # [N(i), N-1]: j < i
             prefix = enc[..., None, :, :] * lower[..., None]
-        return policy_inputs(view, agent_ids(n, view.shape[:-2]), prefix)
+        flat = prefix.reshape(*prefix.shape[:-2], -1)  # [..., N, (N-1)S]
+        own = jnp.concatenate([agent_ids(n, prefix.shape[:-3]), flat], axis=-1)
+        if self.view == "local":
+            return None, jnp.concatenate([obs, own], axis=-1)
+        return global_state, own
+
+    def inputs(self, obs, global_state, actions, actor_inputs):
+        return join_inputs(*self.input_parts(obs, global_state, actions, actor_inputs))
 
     def bootstrap_inputs(self, final_obs, final_global_state):
         x = critic_view(self.view, final_obs, final_global_state)[..., 0, :]

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from acjax import advantages as adv_lib
 from acjax.algos.base import Algorithm
-from acjax.nets import agent_ids
+from acjax.nets import agent_ids, join_inputs
 
 
 def with_ids(x):
@@ -53,8 +53,15 @@ class StateCritic:
     view: str = "global"
     bootstrap_agent = None
 
+    def input_parts(self, obs, global_state, actions, actor_inputs):
+        """(the global state every agent's value sees, or None with the local view; each
+        agent's own block: its id, and its observation with the local view)."""
+        if self.view == "local":
+            return None, with_ids(obs)
+        return global_state, agent_ids(obs.shape[-2], obs.shape[:-2])
+
     def inputs(self, obs, global_state, actions, actor_inputs):
-        return with_ids(critic_view(self.view, obs, global_state))
+        return join_inputs(*self.input_parts(obs, global_state, actions, actor_inputs))
 
     def bootstrap_inputs(self, final_obs, final_global_state):
         return self.inputs(final_obs, final_global_state, None, None)

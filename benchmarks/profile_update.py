@@ -134,11 +134,9 @@ def pieces(tr) -> dict:
         v, h_in, h_last = tr.critic_values(
             p, h0, tj.obs, tj.global_state, tj.action, tj.actor_in, tj.first
         )
-        boot_in = algo.critic.bootstrap_inputs(tj.final_obs, tj.final_global_state)
         k = algo.critic.bootstrap_agent
         h_b = h_in if k is None else h_in[..., k, :]
-        boot = tr.critic.apply(p, h_b, boot_in, False, k)[1][..., 0]
-        return v, boot
+        return v, tr.bootstrap_values(p, h_b, tj.final_obs, tj.final_global_state)
 
     v, boot = vm(critic)(learner, traj)
 

@@ -351,6 +351,20 @@ class Trainer:
             out, h_in, h_last = unroll(step, h0, x, first)
         return out[..., 0], h_in, h_last
 
+    def bootstrap_values(self, critic_params, h, final_obs, final_global_state):
+        """B_t, the values of the states after each step (`Critic.bootstrap_inputs`), from the
+        memories h; every agent's with the global state multiplied once per state (as in
+        `critic_values`), or agent `bootstrap_agent`'s."""
+        critic, k = self.algo.critic, self.algo.critic.bootstrap_agent
+        step = self.critic.step(critic_params)
+        parts = getattr(critic, "input_parts", None)
+        if k is None and parts:
+            z = step.pre_activation(*parts(final_obs, final_global_state, None, None))
+            if z is not None:
+                return step.after_first()(h, z, False)[1][..., 0]
+        x = critic.bootstrap_inputs(final_obs, final_global_state)
+        return self.critic.apply(critic_params, h, x, False, k)[1][..., 0]
+
     def prefix_sensitivity(self, critic_params, traj, values, h_in, stride: int = 16):
         """How much the chained critic's value moves with its prefix (the `prefix_sens` metric):
         at every stride-th step of the rollout, the mean |V(x, i, a_<i) - V(x, i, a'_<i)| over
@@ -487,10 +501,11 @@ class Trainer:
         )  # fmt: skip
         # the memory after step t (for the value of the state after it: no reset in between)
         h_after = jnp.concatenate([critic_h[1:], critic_last[None]], axis=0)
-        boot_in = algo.critic.bootstrap_inputs(traj.final_obs, traj.final_global_state)
         k = algo.critic.bootstrap_agent
         h_boot = h_after if k is None else h_after[..., k, :]
-        boot = self.critic.apply(params["critic"], h_boot, boot_in, False, k)[1][..., 0]
+        boot = self.bootstrap_values(
+            params["critic"], h_boot, traj.final_obs, traj.final_global_state
+        )
         adv, targets = algo.advantages(
             traj.reward, denorm(old_v), denorm(boot), traj.terminated, traj.truncated
         )

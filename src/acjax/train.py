@@ -341,15 +341,20 @@ class Trainer:
     def critic_values(self, critic_params, h0, obs, global_state, action, actor_in, first):
         """The critic unrolled over [L, B, ...] inputs from memories h0 [B, N, H]:
         (values [L, B, N], h_in [L, B, N, H], h_last)."""
+        step, x = self._critic_step(critic_params, obs, global_state, action, actor_in)
+        out, h_in, h_last = unroll(step, h0, x, first)
+        return out[..., 0], h_in, h_last
+
+    def _critic_step(self, critic_params, obs, global_state, action, actor_in):
+        """(the critic's step, its inputs): with a global state, the first layer's
+        pre-activation with that state's product once per state, not once per agent
+        (`BoundStep.pre_activation`), and the step from there; else the concatenated inputs."""
         step = self.critic.step(critic_params)
         parts = getattr(self.algo.critic, "input_parts", None)
         z = parts and step.pre_activation(*parts(obs, global_state, action, actor_in))
-        if z is not None:  # the global state's product once per state, not once per agent
-            out, h_in, h_last = unroll(step.after_first(), h0, z, first)
-        else:
-            x = self.algo.critic.inputs(obs, global_state, action, actor_in)
-            out, h_in, h_last = unroll(step, h0, x, first)
-        return out[..., 0], h_in, h_last
+        if z is not None:
+            return step.after_first(), z
+        return step, self.algo.critic.inputs(obs, global_state, action, actor_in)
 
     def bootstrap_values(self, critic_params, h, final_obs, final_global_state):
         """B_t, the values of the states after each step (`Critic.bootstrap_inputs`), from the
@@ -373,10 +378,14 @@ class Trainer:
         divided by the standard deviation of V over those samples. 0: the prefix is ignored."""
         pick = lambda x: x[::stride]  # noqa: E731
         other = lambda x: jnp.roll(pick(x), 1, axis=1)  # noqa: E731
-        x = self.algo.critic.inputs(
-            pick(traj.obs), pick(traj.global_state), other(traj.action), other(traj.actor_in)
+        step, x = self._critic_step(  # as `critic_values` computes the values it compares with
+            critic_params,
+            pick(traj.obs),
+            pick(traj.global_state),
+            other(traj.action),
+            other(traj.actor_in),
         )
-        v = self.critic.apply(critic_params, pick(h_in), x, pick(traj.first))[1][..., 0]
+        v = step(pick(h_in), x, pick(traj.first))[1][..., 0]
         ref = pick(values)[..., 1:]
         _, var = L.moments(ref, None, AXIS)
         change = jax.lax.pmean(jnp.mean(jnp.abs(v[..., 1:] - ref)), AXIS)

@@ -33,7 +33,10 @@ class Critic(Protocol):
     bootstrap_agent: int | None  # None: B_t per agent from its own value; k: agent k's value
 
     def inputs(self, obs, global_state, actions, actor_inputs) -> jax.Array:
-        """Critic inputs of every agent: [..., N, Dc]."""
+        """Critic inputs of every agent: [..., N, Dc]. A critic may also offer
+        `input_parts(...)` -> (a block every agent sees [..., S] or None, each agent's block
+        [..., N, P]), with `inputs` their `acjax.nets.join_inputs`: the trainer then multiplies
+        the shared block by the first layer once per state (`Trainer.critic_values`)."""
 
     def bootstrap_inputs(self, final_obs, final_global_state) -> jax.Array:
         """Inputs whose values are B_t, the value of the state after step t: [..., N, Dc], or

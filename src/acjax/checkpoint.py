@@ -24,9 +24,9 @@ def _quiet_closed_loops() -> None:
     Orbax runs each restore in a fresh asyncio loop and closes it when the first read fails;
     TensorStore's reads still in flight then finish and call back into the closed loop from
     their own threads, each a traceback on stderr via `sys.unraisablehook`; the other reads'
-    futures are collected with their errors unread, each an `asyncio` log record "Future
-    exception was never retrieved" holding a TensorStore read error. Only those two are
-    dropped; everything else reaches the previous hook and the log."""
+    futures (or tasks) are collected with their errors unread, each an `asyncio` log record
+    "Future (Task) exception was never retrieved" holding a TensorStore read error. Only those
+    two are dropped; everything else reaches the previous hook and the log."""
     previous = sys.unraisablehook
     if getattr(previous, "_acjax_quiet", False):
         return

@@ -58,10 +58,10 @@ class Net(nn.Module):
                 raise ValueError("pre-activation inputs with layer_norm")
             x = nn.LayerNorm()(x)
         for k, size in enumerate(self.hidden):
-            dense = nn.Dense(
-                size, kernel_init=nn.initializers.orthogonal(np.sqrt(2.0)), name=f"Dense_{k}"
-            )
-            x = act(x if pre and k == 0 else dense(x))
+            if not (pre and k == 0):
+                init = nn.initializers.orthogonal(np.sqrt(2.0))
+                x = nn.Dense(size, kernel_init=init, name=f"Dense_{k}")(x)
+            x = act(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
         if self.rnn_hidden:
@@ -143,13 +143,19 @@ class BoundStep:
             return self
         return BoundStep(self.net, jax.tree.map(lambda p: p[lo:], self.params), pre=self.pre)
 
-    def first_layer(self, obs_dim: int, slot_dim: int) -> FirstLayer | None:
-        """The first layer split by input block, or None where the network does not start with
-        a Dense on its raw input (layer norm first, or no hidden layer)."""
+    def _first_dense(self) -> dict | None:
+        """The first Dense layer's parameters, or None where the network does not start with a
+        Dense on its raw input (layer norm first, no hidden layer) or this step starts after it."""
         m = self.net.module
         if m.layer_norm or not m.hidden or self.agent is not None or self.pre:
             return None
-        dense = self.params["params"]["Dense_0"]
+        return self.params["params"]["Dense_0"]
+
+    def first_layer(self, obs_dim: int, slot_dim: int) -> FirstLayer | None:
+        """The first layer split by input block (None: see `_first_dense`)."""
+        dense = self._first_dense()
+        if dense is None:
+            return None
         n = self.net.num_agents
         return FirstLayer(dense["kernel"], dense["bias"], obs_dim, n, slot_dim, self.net.share)
 
@@ -157,11 +163,10 @@ class BoundStep:
         """The first layer's pre-activation for the inputs `join_inputs(shared, per_agent)`,
         the shared block (the global state a centralized critic sees) multiplied once per state
         instead of once per agent: W_s s + W_a x_i + b, [..., N, H1]. None where that does not
-        apply (no shared block, one network per agent, layer norm first, no hidden layer)."""
-        m = self.net.module
-        if shared is None or not self.net.share or m.layer_norm or not m.hidden or self.pre:
+        apply (no shared block, one network per agent, or see `_first_dense`)."""
+        dense = self._first_dense()
+        if shared is None or not self.net.share or dense is None:
             return None
-        dense = self.params["params"]["Dense_0"]
         w, g = dense["kernel"], shared.shape[-1]
         return (shared @ w[:g] + dense["bias"])[..., None, :] + per_agent @ w[g:]
 

@@ -358,15 +358,12 @@ class Trainer:
 
     def bootstrap_values(self, critic_params, h, final_obs, final_global_state):
         """B_t, the values of the states after each step (`Critic.bootstrap_inputs`), from the
-        memories h; every agent's with the global state multiplied once per state (as in
-        `critic_values`), or agent `bootstrap_agent`'s."""
+        memories h: every agent's through `_critic_step` where the critic splits its inputs (its
+        bootstrap inputs are then its inputs without actions), or agent `bootstrap_agent`'s."""
         critic, k = self.algo.critic, self.algo.critic.bootstrap_agent
-        step = self.critic.step(critic_params)
-        parts = getattr(critic, "input_parts", None)
-        if k is None and parts:
-            z = step.pre_activation(*parts(final_obs, final_global_state, None, None))
-            if z is not None:
-                return step.after_first()(h, z, False)[1][..., 0]
+        if k is None and hasattr(critic, "input_parts"):
+            step, x = self._critic_step(critic_params, final_obs, final_global_state, None, None)
+            return step(h, x, False)[1][..., 0]
         x = critic.bootstrap_inputs(final_obs, final_global_state)
         return self.critic.apply(critic_params, h, x, False, k)[1][..., 0]
 

@@ -201,11 +201,11 @@ def test_a_fallen_hopper_terminates_not_truncates():
 
 
 @pytest.mark.parametrize(
-    # ACPO and HAPPO have the paths of their own here; MAPPO and IPPO share ACPO's optimizer
-    # and critic code and run continuous actions in tests/test_train.py (make test-slow: all)
+    # ACPO has paths of its own here (the checkpoint of brax states, rendering); MAPPO, IPPO and
+    # HAPPO run continuous actions in tests/test_train.py (make test-slow: all four here)
     "algo",
     [pytest.param("mappo", marks=pytest.mark.slow), pytest.param("ippo", marks=pytest.mark.slow),
-     "acpo", "happo"],
+     "acpo", pytest.param("happo", marks=pytest.mark.slow)],
 )  # fmt: skip
 def test_short_runs_on_halfcheetah_2x3(algo, tmp_path, monkeypatch):
     cfg = tiny_config(

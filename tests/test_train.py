@@ -14,6 +14,7 @@ import pytest
 from conftest import TINY, tiny_config
 
 from acjax.cli import main
+from acjax.config import ConfigError
 from acjax.run import NonFiniteLoss, train
 from acjax.train import Trainer, make_trainer
 
@@ -88,6 +89,59 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one_and_runs_repeat(world, tmp_pat
                 assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
     other = [r for r in _rows(tmp_path / "sweep") if r["seed"] == 5]
     assert [r["actor_loss"] for r in other] != [r["actor_loss"] for r in one]
+
+
+def test_whole_runs_per_device_compute_what_each_run_computes_on_one_device(tmp_path):
+    base = ("env=matrix-table1", "updates_per_call=4", "total_timesteps=256")
+    trainer = make_trainer(tiny_config(*base, "num_seeds=2"))
+    assert (trainer.split, trainer.n_devices, trainer.local_envs) == ("runs", 2, 8)
+    learner, _ = trainer.init()
+    for leaf in jax.tree.leaves(learner.params):  # each device holds one run's networks
+        assert [s.data.shape[0] for s in leaf.addressable_shards] == [1, 1]
+    train(tiny_config(*base, "num_seeds=2", "seed=5", tmp_path=tmp_path / "runs"))
+    train(tiny_config(*base, "seed=6", "devices=1", tmp_path=tmp_path / "one"))
+    train(tiny_config(*base, "num_seeds=2", "seed=5", "split=envs", tmp_path=tmp_path / "envs"))
+    one = _rows(tmp_path / "one")
+    runs, envs = ([r for r in _rows(tmp_path / s) if r["seed"] == 6] for s in ("runs", "envs"))
+    assert len(runs) == len(envs) == len(one) == 4
+    for a, b in zip(runs, one, strict=True):
+        assert a.keys() == b.keys()
+        for k in a:
+            if b[k] is None:  # no episode ended in that update
+                assert a[k] is None, k
+            else:
+                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+    # each run's environments over both devices: keys per device, another random stream
+    for a, b in zip(envs[1:], one[1:], strict=True):
+        assert a["actor_loss"] != pytest.approx(b["actor_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args, split, devices",
+    [
+        (("num_seeds=2",), "runs", 2),
+        (("sweep.ppo.lr=[1e-3, 3e-3]",), "runs", 2),  # runs are seeds x swept values
+        (("num_seeds=3",), "envs", 2),  # 3 runs do not split over 2 devices, 8 envs do
+        (("num_seeds=1",), "envs", 2),
+        (("num_seeds=3", "split=runs"), "runs", 1),
+        (("num_seeds=2", "split=envs"), "envs", 2),
+        (("num_seeds=2", "num_envs=3", "split=envs"), "envs", 1),
+        (("num_seeds=2", "num_envs=3"), "runs", 2),
+        (("num_seeds=2", "devices=1"), "runs", 1),
+    ],
+)
+def test_the_runs_or_their_environments_split_over_the_devices(args, split, devices):
+    trainer = make_trainer(tiny_config("env=matrix-table1", *args))
+    assert (trainer.split, trainer.n_devices) == (split, devices)
+
+
+def test_runs_that_do_not_split_over_the_devices_asked_are_one_line():
+    with pytest.raises(
+        ConfigError, match=r"^config key 'split': 3 runs do not split over devices=2$"
+    ):
+        make_trainer(tiny_config("env=matrix-table1", "num_seeds=3", "split=runs", "devices=2"))
+    with pytest.raises(ConfigError, match=r"^config key 'split': expected one of auto, runs, envs"):
+        tiny_config("split=seeds")
 
 
 @pytest.mark.parametrize(

@@ -132,7 +132,8 @@ class Config:
     run_dir: str = ""  # default runs/<env>-<algo>-<time>
     resume: str = ""  # a run folder to continue
     updates_per_call: int = 10  # PPO updates scanned in one compiled call
-    devices: int = 0  # 0 = all local devices that divide num_envs
+    devices: int = 0  # 0 = all local devices that divide what `split` shares out
+    split: str = "auto"  # auto | runs (whole runs per device) | envs (each run's envs over all)
     checkpoint_interval_s: float = 60.0  # seconds between checkpoints (also at the end, on a stop)
     keep_checkpoints: int = 3  # checkpoints kept in RUN_DIR/checkpoints
     progress: bool = True  # the progress bar on stderr
@@ -290,6 +291,7 @@ def default_config_path() -> Path:
     return Path(__file__).parent / "configs" / "default.yaml"
 
 
+SPLITS = ("auto", "runs", "envs")  # how the runs of a program share the devices (Trainer)
 DIST_KEYS = ("dist_coordinator", "dist_num_processes", "dist_process_id")
 
 
@@ -513,6 +515,7 @@ def _validate_values(cfg: Config, where: str = "") -> None:
     for key in ("total_timesteps", "num_envs", "num_seeds", "updates_per_call", "keep_checkpoints"):
         _check(getattr(cfg, key) > 0, key, f"must be positive, got {getattr(cfg, key)}")
     _check(cfg.devices >= 0, "devices", f"must be >= 0, got {cfg.devices}")
+    _check(cfg.split in SPLITS, "split", f"expected one of {', '.join(SPLITS)}, got {cfg.split!r}")
     _check(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
     p = cfg.ppo
     for key in ("rollout_len", "epochs", "num_minibatches"):

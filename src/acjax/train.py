@@ -45,8 +45,10 @@ from acjax.envs.registry import make as make_env
 from acjax.envs.wrappers import AutoReset, EpisodeStats
 from acjax.nets import make_head, make_nets, unroll
 
-AXIS = "d"
+AXIS = "d"  # the devices one run's environments split over (size 1 when runs split)
+RUNS = "r"  # the devices whole runs split over (split=runs)
 ENV_SPLIT = P(None, AXIS)  # [runs, envs, ...] with the environments split over the devices
+RUN_SPLIT = P(RUNS)  # [runs, ...] with the runs split over the devices
 
 
 class Learner(NamedTuple):
@@ -141,34 +143,18 @@ class Trainer:
         self.algo = algos.make(cfg, self.spec, self.head)
         self.actor, self.critic = make_nets(self.spec.num_agents, self.head, cfg.net)
         self.dim_mask = jnp.asarray(self.spec.action_dim_mask())
+        # a sweep: runs r = value combination r // num_seeds, seed index r % num_seeds
+        self.sweep_keys, combos = sweep_grid(cfg)
+        self.num_runs = len(combos) * cfg.num_seeds
+        self.run_values = [combos[r // cfg.num_seeds] for r in range(self.num_runs)]
+        self.run_seeds = [cfg.seed + r % cfg.num_seeds for r in range(self.num_runs)]
         # every process's devices (the local ones in a single process)
         devices = devices if devices is not None else jax.devices()
-        if jax.process_count() > 1:  # the mesh must hold every process's devices
-            n = len(devices)
-            where = f"the {n} devices of {jax.process_count()} processes"
-            if cfg.devices not in (0, n):
-                raise ConfigError(f"config key 'devices': must be 0 or {n} ({where})")
-            if cfg.num_envs % n:
-                raise ConfigError(
-                    f"config key 'num_envs': {cfg.num_envs} does not split over {where}"
-                )
-            n_dev = n
-        elif cfg.devices:
-            if cfg.devices > len(devices):
-                raise ConfigError(
-                    f"config key 'devices': {cfg.devices} but only {len(devices)} are available"
-                )
-            if cfg.num_envs % cfg.devices:
-                raise ConfigError(
-                    f"config key 'num_envs': {cfg.num_envs} does not split over "
-                    f"devices={cfg.devices}"
-                )
-            n_dev = cfg.devices
-        else:
-            n_dev = _largest_divisor(cfg.num_envs, len(devices))
-        self.mesh = Mesh(np.array(devices[:n_dev]), (AXIS,))
+        self.split, n_dev = self._split(cfg, len(devices))
+        self.mesh = Mesh(np.array(devices[:n_dev]), (RUNS if self.split == "runs" else AXIS,))
         self.n_devices = n_dev
-        self.local_envs = cfg.num_envs // n_dev
+        self.env_devices = 1 if self.split == "runs" else n_dev  # what one run's envs split over
+        self.local_envs = cfg.num_envs // self.env_devices
         ppo = cfg.ppo
         self.chunk_len = ppo.chunk_len if cfg.net.rnn != "none" else 1
         chunks = ppo.rollout_len // self.chunk_len * self.local_envs
@@ -188,15 +174,43 @@ class Trainer:
             + (("pred_match",) if chain else ())
             + (("prefix_sens",) if chained else ())
         )
-        # a sweep: runs r = value combination r // num_seeds, seed index r % num_seeds
-        self.sweep_keys, combos = sweep_grid(cfg)
-        self.num_runs = len(combos) * cfg.num_seeds
-        self.run_values = [combos[r // cfg.num_seeds] for r in range(self.num_runs)]
-        self.run_seeds = [cfg.seed + r % cfg.num_seeds for r in range(self.num_runs)]
         self.num_updates = cfg.num_updates
         self.optimizer = self.algo.optimization.make_optimizer(self)
         self._compiled: dict[int, Any] = {}  # program size -> call(learner, runner, k)
         self._slices: dict[int, Any] = {}
+
+    def _split(self, cfg: Config, available: int) -> tuple[str, int]:
+        """How the runs share the devices, and how many devices: whole runs per device ('runs':
+        nothing crosses the devices, each run computes what it computes on one device) or each
+        run's environments over all of them ('envs': gradients and statistics averaged over the
+        devices). `auto` takes 'runs' when they split over at least as many devices as the
+        environments would, in one process (several processes split the environments)."""
+        runs, envs, asked = self.num_runs, cfg.num_envs, cfg.devices
+        if jax.process_count() > 1:  # the mesh must hold every process's devices
+            where = f"the {available} devices of {jax.process_count()} processes"
+            if cfg.split == "runs":
+                raise ConfigError(f"config key 'split': runs split in one process only ({where})")
+            if asked not in (0, available):
+                raise ConfigError(f"config key 'devices': must be 0 or {available} ({where})")
+            if envs % available:
+                raise ConfigError(f"config key 'num_envs': {envs} does not split over {where}")
+            return "envs", available
+        if asked > available:
+            raise ConfigError(f"config key 'devices': {asked} but only {available} are available")
+        if asked:
+            fits = {"runs": runs % asked == 0, "envs": envs % asked == 0}
+            split = cfg.split
+            if split == "auto":
+                split = "runs" if runs > 1 and fits["runs"] else "envs"
+            if not fits[split]:
+                what = f"'num_envs': {envs} does" if split == "envs" else f"'split': {runs} runs do"
+                raise ConfigError(f"config key {what} not split over devices={asked}")
+            return split, asked
+        n_runs, n_envs = _largest_divisor(runs, available), _largest_divisor(envs, available)
+        split = cfg.split
+        if split == "auto":
+            split = "runs" if runs > 1 and n_runs >= n_envs else "envs"
+        return split, n_runs if split == "runs" else n_envs
 
     # ------------------------------------------------------------------ setup
     def adam(self, lr: float) -> optax.GradientTransformation:
@@ -276,9 +290,15 @@ class Trainer:
         """How the runner's leaves lie on the devices: [runs, envs, ...], envs split."""
         return jax.tree.map(lambda _: ENV_SPLIT, runner)
 
+    def specs(self, runner) -> tuple[P, Any]:
+        """Partition specs of (the learner and every other per-run tree, the runner)."""
+        if self.split == "runs":
+            return RUN_SPLIT, jax.tree.map(lambda _: RUN_SPLIT, runner)
+        return P(), self.runner_spec(runner)
+
     def shardings(self, learner, runner):
-        rep = NamedSharding(self.mesh, P())
-        spec = self.runner_spec(runner)
+        per_run, spec = self.specs(runner)
+        rep = NamedSharding(self.mesh, per_run)
         return jax.tree.map(lambda _: rep, learner), jax.tree.map(
             lambda p: NamedSharding(self.mesh, p), spec, is_leaf=lambda x: isinstance(x, P)
         )
@@ -556,10 +576,13 @@ class Trainer:
         return learner, runner, metrics
 
     # ------------------------------------------------------------------ chunks
-    def _chunk_fn(self, size: int, runner_spec=ENV_SPLIT):
+    def _chunk_fn(self, size: int, specs: tuple[P, Any]):
         """The program of a chunk: up to `size` updates, as many as its traced `count` argument
         (a loop with a dynamic trip count), so that every call of a run, the shorter ones
-        included, is one compiled program. Metrics [runs, size]: columns >= count stay zero."""
+        included, is one compiled program. Metrics [runs, size]: columns >= count stay zero.
+        `specs`: `Trainer.specs`. When whole runs split over the devices, each device's runs see
+        a device axis of size 1 (reductions over it are the identity, its index 0): a run
+        computes there exactly what it computes on one device."""
 
         def per_run(learner, runner, hparams, count):
             shapes = jax.eval_shape(
@@ -575,14 +598,22 @@ class Trainer:
 
             return jax.lax.fori_loop(0, count, body, (learner, runner, rows))
 
-        def chunk(learner, runner, hparams, count):
-            return jax.vmap(per_run, in_axes=(0, 0, 0, None))(learner, runner, hparams, count)
+        runs = jax.vmap(per_run, in_axes=(0, 0, 0, None))
+        if self.split == "runs":
+            one = lambda tree: jax.tree.map(lambda x: x[None], tree)  # noqa: E731
+            dev = jax.vmap(runs, in_axes=(0, 0, 0, None), axis_name=AXIS)
 
+            def chunk(learner, runner, hparams, count):
+                out = dev(one(learner), one(runner), one(hparams), count)
+                return jax.tree.map(lambda x: x[0], out)
+        else:
+            chunk = runs
+        per_run_spec, runner_spec = specs
         return jax.shard_map(
             chunk,
             mesh=self.mesh,
-            in_specs=(P(), runner_spec, P(), P()),
-            out_specs=(P(), runner_spec, P()),
+            in_specs=(per_run_spec, runner_spec, per_run_spec, P()),
+            out_specs=(per_run_spec, runner_spec, per_run_spec),
             check_vma=False,  # Jumanji mixes device-varying and replicated values internally
         )
 
@@ -599,9 +630,10 @@ class Trainer:
         if size not in self._compiled:
             ls, rs = self.shardings(learner, runner)  # explicit: also for empty (H = 0) memories
             rep = NamedSharding(self.mesh, P())
+            specs = self.specs(runner)
             hp = self.hparams()
-            hparams = place(hp, jax.tree.map(lambda _: rep, hp))
-            chunk = self._chunk_fn(size, self.runner_spec(runner))
+            hparams = place(hp, jax.tree.map(lambda _: NamedSharding(self.mesh, specs[0]), hp))
+            chunk = self._chunk_fn(size, specs)
             fn = jax.jit(chunk, donate_argnums=(0, 1), out_shardings=(ls, rs, rep))
             count = place(np.asarray(size, np.int32), rep)
             compiled = fn.lower(learner, runner, hparams, count).compile()

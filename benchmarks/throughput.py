@@ -261,6 +261,7 @@ def train_program(
         what="training (rollout + update)",
     )
     record["runs"] = tr.num_runs  # seeds x swept values
+    record["split"] = tr.split  # whole runs per device, or each run's envs over all
     return Program(
         record, call, k * tr.steps_per_update * tr.num_runs, compile_s, setup, 0.0, [], started
     )
@@ -638,6 +639,7 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
         rows = [
             [
                 r["algo"],
+                r["devices"],
                 r["num_seeds"],
                 r["num_envs"],
                 _f(r["steps_per_second"]),
@@ -657,6 +659,7 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
                 rows,
                 [
                     "algo",
+                    "devices",
                     "seeds",
                     "envs/seed",
                     "total steps/s",
@@ -716,9 +719,12 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
             [
                 r["algo"],
                 r["variant"],
+                r.get("split", "-"),
+                r["devices"],
                 r["runs"],
                 r["num_envs"],
                 _f(r["steps_per_second"]),
+                _f(r.get("vs_wide")),
                 _f(r.get("time_vs_seeds")),
                 _f(r.get("time_vs_wide")),
                 _f(r["compile_seconds"]),
@@ -727,7 +733,8 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
         ]
         out.append(
             "\n## Sweeps: k learning rates x s seeds in one program (time per env step of the "
-            "sweep over k*s seeds, and over one seed with all their environments)\n\n"
+            "sweep over k*s seeds, and over one seed with all their environments; the seeds "
+            "split over the devices whole runs per device and, `seeds-envs`, by environments)\n\n"
         )
         out.append(
             _table(
@@ -735,9 +742,12 @@ def markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
                 [
                     "algo",
                     "program",
+                    "split",
+                    "devices",
                     "runs",
                     "envs/run",
                     "steps/s",
+                    "steps/s / wide",
                     "sweep time / seeds",
                     "sweep time / wide",
                     "compile s",
@@ -1108,18 +1118,27 @@ def section_sweep(res, budget, algo, env, num_envs, values, seeds, calls, k=1, *
         lambda: make("seeds", num_envs, n),
         lambda: make("wide", num_envs * n, 1),
     ]
+    if len(jax.devices()) > 1:  # the seeds with each one's environments over the devices
+        builders.insert(2, lambda: make("seeds", num_envs, n, ("split=envs",)))
     recs = run_group(res, budget, f"sweep {len(values)} x {seeds}", builders, calls, 15.0)
-    by = {
-        ("sweep" if r["runs"] > r["num_seeds"] else "seeds" if r["num_seeds"] > 1 else "wide"): r
-        for r in recs
-    }
+
+    def tag(r):
+        if r["runs"] > r["num_seeds"]:
+            return "sweep"
+        if r["num_seeds"] == 1:
+            return "wide"
+        return "seeds-envs" if r["split"] == "envs" else "seeds"
+
+    by = {tag(r): r for r in recs}
     if "sweep" in by:
         t = 1.0 / by["sweep"]["steps_per_second"]
-        for tag in ("seeds", "wide"):
-            if tag in by:
-                by["sweep"][f"time_vs_{tag}"] = t * by[tag]["steps_per_second"]
-    for tag, r in by.items():
-        r["variant"] = tag
+        for name in ("seeds", "wide"):
+            if name in by:
+                by["sweep"][f"time_vs_{name}"] = t * by[name]["steps_per_second"]
+    for name, r in by.items():
+        r["variant"] = name
+        if "wide" in by and name != "wide":
+            r["vs_wide"] = r["steps_per_second"] / by["wide"]["steps_per_second"]
     res.add(recs)
     return recs
 
@@ -1336,10 +1355,12 @@ def plan(mode: str, tiny: bool) -> list[Callable]:
         )
     if mode == "policies":
         return [lambda r, b: section_policies(r, b, J4, 64, 5)]
-    if mode == "sweep":
+    if mode == "sweep":  # on all devices, then 8 seeds against one wide seed on one device
         return [
             lambda r, b: section_sweep(r, b, "mappo", J4, 16, (1e-4, 3e-4, 1e-3, 3e-3), 2, 5),
             lambda r, b: section_sweep(r, b, "acpo", J4, 16, (1e-4, 3e-4, 1e-3, 3e-3), 2, 5),
+            lambda r, b: section_seeds(r, b, "mappo", J4, 16, [8], 5, devices=1),
+            lambda r, b: section_seeds(r, b, "acpo", J4, 16, [8], 5, devices=1),
         ]
     if mode == "quick":  # agents at a small batch: the trend of the four algorithms
         small = dict(rollout=64, epochs=2, minibatches=2, hidden=(64, 64))

@@ -26,7 +26,8 @@ from acjax.logging import MetricsWriter
 from acjax.train import local_value, make_trainer, place
 
 REPO = Path(__file__).resolve().parents[1]
-ARGS = [*TINY, "env=matrix-table1", "num_seeds=2", "updates_per_call=1"]
+# several processes split each run's environments; the one-process reference does the same
+ARGS = [*TINY, "env=matrix-table1", "num_seeds=2", "updates_per_call=1", "split=envs"]
 
 
 # ---------------------------------------------------------------------- fast checks

@@ -53,8 +53,10 @@ def test_short_runs_through_the_cli(algo, tmp_path):
 
 def test_vmapped_seeds_equal_seeds_run_one_by_one(tmp_path):
     base = [*TD3, "algo=ac_td3", "total_timesteps=256"]
+    # two runs on two devices, one each: each computes what it computes on one device
     assert main(["train", *base, "num_seeds=2", "seed=3", f"run_dir={tmp_path / 'two'}"]) == 0
-    assert main(["train", *base, "num_seeds=1", "seed=4", f"run_dir={tmp_path / 'one'}"]) == 0
+    one = ["num_seeds=1", "seed=4", "devices=1", f"run_dir={tmp_path / 'one'}"]
+    assert main(["train", *base, *one]) == 0
     two = [r for r in _rows(tmp_path / "two") if r["seed"] == 4]
     one = _rows(tmp_path / "one")
     assert len(two) == len(one) == 8

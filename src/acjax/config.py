@@ -126,7 +126,7 @@ class Config:
     env: str = "jumanji-rware-tiny-2ag"  # the world (`acjax list` shows every name)
     algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | ac_td3 | hatd3 | maddpg
     total_timesteps: int = 2_000_000  # env steps per seed, rounded up to whole updates
-    num_envs: int = 64  # parallel environments per seed (split over the devices)
+    num_envs: int = 64  # parallel environments per seed
     num_seeds: int = 1  # seeds trained together as one vmapped program
     seed: int = 0  # the first seed (seeds seed, seed+1, ...)
     run_dir: str = ""  # default runs/<env>-<algo>-<time>

@@ -184,14 +184,14 @@ class OffPolicyTrainer(Trainer):
         self.policy_freq = d
         self.cycles = max(1, math.ceil(t.train_interval * t.updates_per_train / d))
         self.steps_per_update = cfg.num_envs * t.train_interval
-        if t.batch_size % self.n_devices:
+        if t.batch_size % self.env_devices:  # each device samples from its environments
             raise ConfigError(
                 f"config key 'td3.batch_size': {t.batch_size} does not split over "
-                f"{self.n_devices} devices"
+                f"{self.env_devices} devices"
             )
         self.capacity = t.buffer_size // cfg.num_envs
         self.local_buffer = make_buffer(
-            self.local_envs, self.capacity, t.batch_size // self.n_devices, t.n_step
+            self.local_envs, self.capacity, t.batch_size // self.env_devices, t.n_step
         )
         self.metric_names = OFF_POLICY_METRICS + self.spec.metrics
         self.loss_names = ("critic_loss", "actor_loss")

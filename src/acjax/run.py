@@ -56,6 +56,9 @@ def _final_returns(
     return out
 
 
+_SPLIT_SAYS = {"runs": "whole runs on each", "envs": "each run's environments over them"}
+
+
 def _device_name(trainer: Trainer) -> str:
     d = trainer.mesh.devices.flat[0]
     return f"{trainer.n_devices}x {d.platform}:{getattr(d, 'device_kind', '')}"
@@ -151,6 +154,11 @@ def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
         + (f", resuming from update {start}" if cfg.resume else "")
         + f", run folder {run_dir}"
         + (f", {jax.process_count()} processes" if multi else "")
+        + (
+            f", {trainer.n_devices} devices ({_SPLIT_SAYS[trainer.split]})"
+            if trainer.n_devices > 1
+            else ""
+        )
     )
     if not cfg.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -208,6 +216,7 @@ def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
             "segments": segs,
             "device": _device_name(trainer),
             "devices": trainer.n_devices,
+            "split": trainer.split,
             "processes": jax.process_count(),
         }
         if "win_rate" in trainer.metric_names:

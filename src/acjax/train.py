@@ -8,10 +8,14 @@ every call of a run (a shorter call skips the surplus updates: a dynamic trip co
 are a vmapped axis of the whole program: the seeds, crossed with the values of swept
 hyper-parameters (`sweep.<key>=[...]`, value-major: run r is value combination r // num_seeds
 and seed index r % num_seeds; each run's values enter the update as arrays, `Trainer.swept`).
-The env axis of the runner is sharded over the mesh axis 'd' (all devices that divide num_envs) with
-`shard_map`; gradients, value statistics and metrics are averaged over 'd', so every device holds
-the same learner. The host loop (`acjax.run.train`) only logs, checkpoints and checks signals
-between chunks.
+The program is sharded over the devices with `shard_map` in one of two ways (`split`,
+`Trainer._split`): whole runs per device (`runs`, mesh axis 'r': the default when the runs divide
+over the devices; nothing crosses them, and each run computes exactly what it computes on one
+device), or each run's environments over all devices (`envs`, mesh axis 'd': the runner's env
+axis is sharded; gradients, value statistics and metrics are averaged over 'd', so every device
+holds the same learner). The code of one update reduces over 'd' in both: with whole runs per
+device, 'd' is an axis of size 1. The host loop (`acjax.run.train`) only logs, checkpoints and
+checks signals between chunks.
 
 One update: the rollout scans T steps (the algorithm's acting piece chooses actions; recurrent
 memories are carried and reset where episodes start), the critic is unrolled over the rollout,

@@ -588,15 +588,16 @@ class Trainer:
         a device axis of size 1 (reductions over it are the identity, its index 0): a run
         computes there exactly what it computes on one device."""
 
+        # jitted, so that the loop body reuses the trace that gave the metrics' shapes
+        update = jax.jit(self._update_swept)
+
         def per_run(learner, runner, hparams, count):
-            shapes = jax.eval_shape(
-                lambda lr, rn: self._update_swept(lr, rn, hparams)[2], learner, runner
-            )
+            shapes = jax.eval_shape(update, learner, runner, hparams)[2]
             rows = jax.tree.map(lambda s: jnp.zeros((size, *s.shape), s.dtype), shapes)
 
             def body(i, carry):
                 learner, runner, rows = carry
-                learner, runner, metrics = self._update_swept(learner, runner, hparams)
+                learner, runner, metrics = update(learner, runner, hparams)
                 rows = jax.tree.map(lambda buf, x: buf.at[i].set(x), rows, metrics)
                 return learner, runner, rows
 

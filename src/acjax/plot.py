@@ -30,7 +30,8 @@ LAST_FRACTION = 0.1
 
 # config keys that do not change what a run learns (where and how long it ran, its seeds)
 _NOT_SETTINGS = {"run_dir", "resume", "seed", "num_seeds", "total_timesteps", "progress", "sweep"}
-_NOT_SETTINGS |= {"updates_per_call", "checkpoint_interval_s", "keep_checkpoints", "devices"}
+_NOT_SETTINGS |= {"updates_per_call", "checkpoint_interval_s", "keep_checkpoints"}
+_NOT_SETTINGS |= {"devices", "split"}
 
 
 def load_runs(

@@ -59,6 +59,17 @@ def _rows(path):
     return [json.loads(x) for x in (Path(path) / "metrics.jsonl").read_text().splitlines()]
 
 
+def _assert_same_rows(rows, reference):
+    """The same metrics, up to the last bits of floating point."""
+    for a, b in zip(rows, reference, strict=True):
+        assert a.keys() == b.keys()
+        for k in a:
+            if b[k] is None:  # no episode ended in that update
+                assert a[k] is None, k
+            else:
+                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+
+
 GRU = ("env=jumanji-rware-tiny-2ag", "net.rnn=gru", "net.rnn_hidden=8", "ppo.chunk_len=4")
 
 
@@ -80,13 +91,7 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one_and_runs_repeat(world, tmp_pat
     one, again = _rows(tmp_path / "one"), _rows(tmp_path / "again")
     assert one == again
     assert len(sweep) == len(one) == 4
-    for a, b in zip(sweep, one, strict=True):
-        assert a.keys() == b.keys()
-        for k in a:
-            if b[k] is None:  # no episode ended in that update
-                assert a[k] is None, k
-            else:
-                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+    _assert_same_rows(sweep, one)
     other = [r for r in _rows(tmp_path / "sweep") if r["seed"] == 5]
     assert [r["actor_loss"] for r in other] != [r["actor_loss"] for r in one]
 
@@ -104,13 +109,7 @@ def test_whole_runs_per_device_compute_what_each_run_computes_on_one_device(tmp_
     one = _rows(tmp_path / "one")
     runs, envs = ([r for r in _rows(tmp_path / s) if r["seed"] == 6] for s in ("runs", "envs"))
     assert len(runs) == len(envs) == len(one) == 4
-    for a, b in zip(runs, one, strict=True):
-        assert a.keys() == b.keys()
-        for k in a:
-            if b[k] is None:  # no episode ended in that update
-                assert a[k] is None, k
-            else:
-                assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
+    _assert_same_rows(runs, one)
     # each run's environments over both devices: keys per device, another random stream
     for a, b in zip(envs[1:], one[1:], strict=True):
         assert a["actor_loss"] != pytest.approx(b["actor_loss"], rel=1e-5)

@@ -91,6 +91,9 @@ def init_distributed(cfg) -> bool:
 
     if not jax.config.jax_cpu_collectives_implementation:  # CPU collectives across processes
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # JAX's preemption service would take SIGTERM from the stop flag (its notifier installs its
+    # own handler, and the run would go on to the end); the processes agree on stops themselves
+    jax.config.update("jax_enable_preemption_service", False)
     auto = cfg.dist_num_processes == 0  # JAX reads SLURM, Open MPI, ... (and JAX_* variables)
     jax.distributed.initialize(
         coordinator_address=cfg.dist_coordinator or None,

@@ -201,20 +201,18 @@ class Trainer:
             return "envs", available
         if asked > available:
             raise ConfigError(f"config key 'devices': {asked} but only {available} are available")
-        if asked:
-            fits = {"runs": runs % asked == 0, "envs": envs % asked == 0}
-            split = cfg.split
-            if split == "auto":
-                split = "runs" if runs > 1 and fits["runs"] else "envs"
-            if not fits[split]:
-                what = f"'num_envs': {envs} does" if split == "envs" else f"'split': {runs} runs do"
-                raise ConfigError(f"config key {what} not split over devices={asked}")
-            return split, asked
-        n_runs, n_envs = _largest_divisor(runs, available), _largest_divisor(envs, available)
+        if asked:  # the devices asked for, where they divide (0: they do not)
+            n_runs, n_envs = (asked if x % asked == 0 else 0 for x in (runs, envs))
+        else:
+            n_runs, n_envs = _largest_divisor(runs, available), _largest_divisor(envs, available)
         split = cfg.split
         if split == "auto":
-            split = "runs" if runs > 1 and n_runs >= n_envs else "envs"
-        return split, n_runs if split == "runs" else n_envs
+            split = "runs" if runs > 1 and n_runs and n_runs >= n_envs else "envs"
+        n = n_runs if split == "runs" else n_envs
+        if not n:
+            what = f"'num_envs': {envs} does" if split == "envs" else f"'split': {runs} runs do"
+            raise ConfigError(f"config key {what} not split over devices={asked}")
+        return split, n
 
     # ------------------------------------------------------------------ setup
     def adam(self, lr: float) -> optax.GradientTransformation:

@@ -33,7 +33,7 @@ ALGOS = ("ac_td3", "hatd3", "maddpg", "acpo")
 
 def program(env: str, algo: str, k: int):
     from acjax.config import load_config
-    from acjax.train import make_trainer
+    from acjax.harness import make_trainer
 
     path = REPO / "experiments" / "mamujoco" / f"{env}-{algo}.yaml"
     over = [f"updates_per_call={k}", "progress=false"]

@@ -42,7 +42,8 @@ import jax.numpy as jnp  # noqa: E402
 from acjax.algos.acpo import BeliefChain  # noqa: E402
 from acjax.belief import belief_chain, belief_chain_square  # noqa: E402
 from acjax.config import load_config  # noqa: E402
-from acjax.train import AXIS, make_trainer  # noqa: E402
+from acjax.harness import make_trainer
+from acjax.runner import AXIS  # noqa: E402
 
 PIECES = ("update", "rollout", "env", "acting", "critic", "advantages", "ppo")
 

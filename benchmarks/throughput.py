@@ -171,7 +171,7 @@ def finish(p: Program, mode: str) -> dict:
 def _trainer(env: str, algo: str, num_envs: int, rollout: int, hidden, overrides: list[str]):
     """A trainer for (env, algo) at this batch, its initial state and its config."""
     from acjax.config import load_config
-    from acjax.train import make_trainer
+    from acjax.harness import make_trainer
 
     h = "[" + ",".join(map(str, hidden)) + "]"
     cfg = load_config(

@@ -30,7 +30,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from acjax.config import load_config  # noqa: E402
-from acjax.train import make_trainer  # noqa: E402
+from acjax.harness import make_trainer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

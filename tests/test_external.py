@@ -11,7 +11,7 @@ pytest.importorskip("rware")
 
 from acjax.envs.external import RwareInstance, make_rware  # noqa: E402
 from acjax.envs.wrappers import AutoReset, EpisodeStats  # noqa: E402
-from acjax.train import make_trainer  # noqa: E402
+from acjax.harness import make_trainer  # noqa: E402
 
 
 def _rollout(env, state, keys, shape):

@@ -12,7 +12,8 @@ from smac_standin import SmacStandIn
 
 from acjax.envs.external import PoolOptions, make_smac_style
 from acjax.envs.wrappers import AutoReset
-from acjax.train import Batch, make_trainer
+from acjax.harness import make_trainer
+from acjax.ppo import Batch
 
 rware = pytest.importorskip("rware")
 
@@ -112,7 +113,7 @@ def test_dead_agents_are_masked_out_of_the_policy_loss():
         adv=one(jax.random.normal(k[3], (b, n))), target=z, old_v=z,
         actor_h0=jnp.zeros((b, n, 0)), critic_h0=jnp.zeros((b, n, 0)), alive=one(alive),
     )  # fmt: skip
-    loss_fn = jax.jit(lambda p, mb: trainer.actor_loss(trainer.actor.step(p), mb))
+    loss_fn = jax.jit(lambda p, mb: trainer.context().actor_loss(trainer.actor.step(p), mb))
     loss, stats = loss_fn(actor, batch)
     # what dead agents did cannot change the loss: their advantages and old log-probs replaced
     noise = batch._replace(

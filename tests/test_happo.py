@@ -9,10 +9,12 @@ import pytest
 from conftest import tiny_config
 
 from acjax import losses
-from acjax.algos.happo import agent_order, sequential_agents
+from acjax.algos.happo import agent_order, put_agent, sequential_agents, take_agent
+from acjax.harness import make_trainer
 from acjax.nets import masked_categorical
+from acjax.ppo import Batch
 from acjax.run import train
-from acjax.train import AXIS, Batch, make_trainer
+from acjax.runner import AXIS
 
 ENV = "env=jumanji-rware-tiny-4ag"
 
@@ -112,10 +114,13 @@ def test_only_the_training_agent_changes(trainer):
     factor = jax.random.uniform(ks[3], (b, 1), minval=0.5, maxval=2.0)
     k = 2
 
-    def update(params, opt_state):
-        return trainer.algo.optimization.agent_update(
-            trainer, params, opt_state, jnp.int32(k), batch, factor, jax.random.PRNGKey(5)
+    def update(params, opt_state):  # agent k's step on the stacked parameters
+        step = trainer.algo.optimization.agent_step(trainer.context(), batch)
+        kk = jnp.int32(k)
+        p_k, s_k, ratio, aux = step(
+            kk, take_agent(params, kk), take_agent(opt_state, kk), factor, jax.random.PRNGKey(5)
         )
+        return put_agent(params, kk, p_k), put_agent(opt_state, kk, s_k), ratio, aux
 
     # one-device axis 'd' for the gradients' pmean
     new_p, new_s, ratio, aux = jax.jit(jax.vmap(update, axis_name=AXIS))(
@@ -158,7 +163,7 @@ def test_orders_in_the_compiled_update_come_from_the_seed_and_no_recompile(train
     orders = np.concatenate([m1["agent_order"], m2["agent_order"]], axis=1)  # [seeds, 4, N]
     key = jnp.asarray(keys[0])
     expected = []
-    for _ in range(4):  # Trainer._update: key, k_roll, k_opt = split(key); HAPPO: split(k_opt)
+    for _ in range(4):  # PPOTrainer.update: key, k_roll, k_opt = split(key); HAPPO: split(k_opt)
         key, _, k_opt = jax.random.split(key, 3)
         expected.append(np.asarray(agent_order(jax.random.split(k_opt, 3)[0], n)))
     np.testing.assert_array_equal(orders[0], np.stack(expected))

@@ -11,8 +11,9 @@ from worlds import ACTION_SIZES, HeteroWorld
 
 from acjax.algos.acpo import BeliefChain, ChainedCritic
 from acjax.belief import belief_chain, policy_inputs, split_inputs
+from acjax.harness import make_trainer
 from acjax.nets import GaussianHead, MaskedDiagGaussian, Net, unroll
-from acjax.train import AXIS, make_trainer
+from acjax.runner import AXIS
 
 
 def one_device(cfg, env=None):
@@ -100,7 +101,7 @@ def test_stored_actions_stay_unclipped_and_padded_dimensions_zero():
     cfg = tiny_config("algo=mappo", "net.log_std_init=1.0")
     trainer = one_device(cfg, HeteroWorld())
     learner, runner = trainer.init()
-    traj = jax.vmap(lambda ln, r: trainer._rollout(ln.params, r, ln.key)[1], axis_name=AXIS)(
+    traj = jax.vmap(lambda ln, r: trainer.rollout(ln.params, r, ln.key)[1], axis_name=AXIS)(
         learner, runner
     )
     act, mask = np.asarray(traj.action), np.asarray(traj.mask)
@@ -239,11 +240,11 @@ def test_stored_chunk_start_memories_reproduce_the_rollout_log_probs(algo, world
     learner, runner = trainer.init()
 
     def replay(learner, runner):
-        _, traj = trainer._rollout(learner.params, runner, learner.key)
+        _, traj, _ = trainer.rollout(learner.params, runner, learner.key)
         z = jnp.zeros(traj.logp.shape)
         critic_h = jnp.zeros((*traj.logp.shape, trainer.critic.hidden_dim))
-        batch = trainer._chunks(traj, z, z, z, critic_h)
-        out, _ = trainer.actor_outputs(trainer.actor.step(learner.params["actor"]), batch)
+        batch = trainer.chunks(traj, z, z, z, critic_h)
+        out, _ = trainer.context().actor_outputs(trainer.actor.step(learner.params["actor"]), batch)
         return batch, trainer.head.dist(out, batch.mask).log_prob(batch.action)
 
     for _ in range(2):  # the second rollout starts from carried, non-zero memories

@@ -15,8 +15,9 @@ from conftest import TINY, tiny_config
 
 from acjax.cli import main
 from acjax.config import ConfigError
+from acjax.harness import Harness, make_trainer
+from acjax.onpolicy import PPOTrainer
 from acjax.run import NonFiniteLoss, train
-from acjax.train import Trainer, make_trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -150,8 +151,8 @@ def test_second_call_does_not_recompile(world, monkeypatch):
     cfg = tiny_config(*world)
     trainer = make_trainer(cfg)
     learner, runner = trainer.init()
-    traces, update = [], Trainer._update
-    monkeypatch.setattr(Trainer, "_update", lambda *a: traces.append(1) or update(*a))
+    traces, update = [], PPOTrainer.update
+    monkeypatch.setattr(PPOTrainer, "update", lambda *a: traces.append(1) or update(*a))
     compiles = []
     jax.monitoring.register_event_duration_secs_listener(
         lambda name, *a, **k: compiles.append(name) if "backend_compile" in name else None
@@ -177,13 +178,13 @@ def test_a_run_with_a_shorter_last_call_compiles_one_program(world, tmp_path, mo
     by row and bit for bit, those of the same run at 1 update per call (same maths, one loop
     with a dynamic trip count in both)."""
     built = []
-    chunk_fn = Trainer._chunk_fn
+    chunk_fn = Harness._chunk_fn
 
     def counting(self, size, *a):
         built.append(size)
         return chunk_fn(self, size, *a)
 
-    monkeypatch.setattr(Trainer, "_chunk_fn", counting)
+    monkeypatch.setattr(Harness, "_chunk_fn", counting)
     base = (*world, "total_timesteps=320", "num_seeds=2")  # 5 updates of 64 steps
     train(tiny_config(*base, "updates_per_call=2", tmp_path=tmp_path / "two"))
     assert built == [2]

@@ -340,7 +340,7 @@ def from_dict(data: dict, check: bool = True) -> Config:
     return cfg
 
 
-# keys the compiled update takes as arrays (`acjax.train.Trainer` swaps in traced values)
+# keys the compiled update takes as arrays (`acjax.onpolicy.PPOTrainer.context` builds them in)
 SWEEPABLE = (
     "ppo.lr",
     "ppo.critic_lr",

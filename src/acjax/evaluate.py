@@ -89,7 +89,7 @@ def evaluate_run(
     """Evaluate every run of a run folder (module docstring); returns what eval.json holds."""
     from acjax.checkpoint import Checkpointer
     from acjax.envs.registry import make
-    from acjax.train import make_trainer
+    from acjax.harness import make_trainer
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():

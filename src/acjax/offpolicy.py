@@ -1,5 +1,6 @@
-"""The off-policy algorithms: AC-TD3 (the paper's Appendix N), HATD3 and MADDPG, with replay
-inside the compiled update (`algo=ac_td3 | hatd3 | maddpg`, the `td3` config section).
+"""The off-policy family on the harness: AC-TD3 (the paper's Appendix N), HATD3 and MADDPG, with
+replay inside the compiled update (`algo=ac_td3 | hatd3 | maddpg`, the `td3` config section;
+their pieces are `acjax.algos.td3`).
 
 One update of a run is `td3.train_interval` steps of every environment (deterministic actions
 plus Gaussian exploration noise; uniform random actions until `td3.warmup_steps` env steps),
@@ -11,163 +12,59 @@ windows of `n_step` consecutive transitions (`acjax.td`). Before learning starts
 collect and keep their parameters. The learner's params hold the online and the target
 networks: {"actor", "critic": {"q1"[, "q2"]}, "target": {"actor", "critic"}}.
 
-    ac_td3  belief chain   chained twin Q^(i)([s, a^<i], a^(i))  chained targets  joint actors
-    hatd3   independent    centralized twin Q(s, a)              k-step targets   one at a time
-    maddpg  independent    centralized Q(s, a)                   k-step targets   joint actors
-
-(HATD3's agents train in a random order; MADDPG has no twin, no smoothing and no delay.)
-
-Policies are deterministic: the actor's output through tanh into the action bounds
-(`DeterministicHead`). AC-TD3's agent i acts on its own observation and the prefix of earlier
-agents' actions it predicts with its own network (the belief chain, docs/acpo.md §2), and its
-actor is trained through Q^(i) with the actual earlier actions, like ACPO's chained critic.
+AC-TD3's agent i acts on its own observation and the prefix of earlier agents' actions it
+predicts with its own network (the belief chain, docs/acpo.md §2), and its actor is trained
+through Q^(i) with the actual earlier actions, like ACPO's chained critic.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import optax
 from jax.sharding import PartitionSpec as P
 
-from acjax import td
-from acjax.algos.acpo import BeliefChain, ChainedCritic
-from acjax.algos.base import Algorithm
+from acjax import algos, td
 from acjax.algos.happo import agent_order, put_agent, take_agent
-from acjax.algos.mappo import IndependentActing
+from acjax.algos.td3 import DeterministicHead, OffPolicy
 from acjax.buffer import make_buffer
 from acjax.config import ConfigError
 from acjax.losses import ValueNorm
-from acjax.nets import AgentNet, GaussianHead, Net
-from acjax.train import AXIS, ENV_SPLIT, Learner, Trainer
+from acjax.nets import AgentNet, Net
+from acjax.runner import (
+    AXIS,
+    ENV_SPLIT,
+    EPISODE_METRICS,
+    Learner,
+    episode_metrics,
+    episodes_of,
+    init_runner,
+    make_world,
+    run_steps,
+)  # fmt: skip
 
-OFF_POLICY_METRICS = ("episode_return", "episodes", "critic_loss", "actor_loss", "q_mean")
-
-
-class NoisyDeterministic:
-    """A deterministic action `mu` with Gaussian noise (std, clipped at +-clip when clip > 0)
-    as a 'distribution': `sample` is the noisy action in the bounds, `mode` the action; it has
-    no log-probability or entropy (0), which off-policy training never uses."""
-
-    def __init__(self, mu, std, clip, low, high, mask):
-        self.mu, self.std, self.clip, self.low, self.high = mu, std, clip, low, high
-        self.mask = jnp.broadcast_to(mask, mu.shape)
-
-    def sample(self, seed):
-        return self.draw(jax.random.normal(seed, (1, *self.mu.shape), self.mu.dtype))
-
-    def draw(self, noise):
-        """The noisy action from standard normal draws [1, ...] (`GaussianHead.noise`)."""
-        eps = self.std * noise[0]
-        if self.clip > 0:
-            eps = jnp.clip(eps, -self.clip, self.clip)
-        return jnp.where(self.mask, jnp.clip(self.mu + eps, self.low, self.high), 0.0)
-
-    def mode(self):
-        return jnp.where(self.mask, self.mu, 0.0)
-
-    def log_prob(self, action):
-        return jnp.zeros(action.shape[:-1], action.dtype)
-
-    def entropy(self):
-        return jnp.zeros(self.mu.shape[:-1], self.mu.dtype)
+OFF_POLICY_METRICS = ("critic_loss", "actor_loss", "q_mean")
 
 
-class DeterministicHead(GaussianHead):
-    """Deterministic continuous policies: mu = low + (tanh(out) + 1) (high - low) / 2, acting
-    with noise of std `std` (clipped at `clip`, both in units of (high - low) / 2). Prefix slots
-    and what the world receives are the Gaussian head's."""
+class OffPolicyTrainer:
+    """One run's off-policy update and its setup for one config (the module docstring);
+    `layout` is the harness's device layout (`acjax.harness.Layout`)."""
 
-    def __init__(self, action_dim: int, low: float, high: float, std=0.0, clip=0.0):
-        super().__init__(action_dim, low, high)
-        self.std, self.clip = std, clip
-
-    def action(self, out):
-        return self.low + (jnp.tanh(out) + 1.0) * (self.high - self.low) / 2.0
-
-    def dist(self, out, mask):
-        half = (self.high - self.low) / 2.0
-        return NoisyDeterministic(
-            self.action(out), self.std * half, self.clip * half, self.low, self.high, mask
-        )
-
-    def noisy(self, std: float, clip: float = 0.0) -> DeterministicHead:
-        return DeterministicHead(self.num_actions, self.low, self.high, std, clip)
-
-
-@dataclass(frozen=True)
-class CentralQ:
-    """Q(s, a_0..a_{N-1}) of HATD3 and MADDPG: one critic of the state and every action
-    (as one 'agent': inputs [..., 1, S + N A])."""
-
-    def inputs(self, obs, global_state, actions, actor_inputs):
-        flat = actions.reshape(*actions.shape[:-2], -1)
-        return jnp.concatenate([global_state, flat], axis=-1)[..., None, :]
-
-
-@dataclass(frozen=True)
-class ChainedQ:
-    """Q^(i)([s, a^<i], a^(i)) of AC-TD3: ACPO's chained critic input (global state, id i, the
-    actual earlier actions in prefix slots) with agent i's own action appended."""
-
-    chain: ChainedCritic
-
-    def inputs(self, obs, global_state, actions, actor_inputs, own=None):
-        """own: agent i's action in its critic (default `actions`; the prefix always is)."""
-        x = self.chain.inputs(obs, global_state, actions, actor_inputs)
-        own = jnp.clip(actions if own is None else own, self.chain.head.low, self.chain.head.high)
-        return jnp.concatenate([x, own], axis=-1)
-
-
-@dataclass(frozen=True)
-class OffPolicy:
-    """What differs between AC-TD3, HATD3 and MADDPG."""
-
-    chained: bool  # per-agent chained critics and targets (else one centralized critic)
-    twin: bool  # the minimum of two critics (TD3)
-    smoothing: bool  # target policy smoothing (TD3)
-    delayed: bool  # policy_freq critic steps per actor step (TD3)
-    sequential: bool  # actors updated one agent at a time in a random order (HATD3)
-
-    def make_optimizer(self, trainer):
-        return None  # OffPolicyTrainer keeps an actor and a critic optimizer
-
-
-def _algo(name: str, acting, critic, how: OffPolicy) -> Algorithm:
-    return Algorithm(name, acting, critic, None, how)
-
-
-def ac_td3(cfg, spec, head) -> Algorithm:
-    n = spec.num_agents
-    acting = BeliefChain(n, head.slot_dim, cfg.acpo.belief, False, 0.0)
-    critic = ChainedQ(ChainedCritic(n, head, "global", "actual"))
-    return _algo("ac_td3", acting, critic, OffPolicy(True, True, True, True, False))
-
-
-def hatd3(cfg, spec, head) -> Algorithm:
-    how = OffPolicy(False, True, True, True, True)
-    return _algo("hatd3", IndependentActing(), CentralQ(), how)
-
-
-def maddpg(cfg, spec, head) -> Algorithm:
-    how = OffPolicy(False, False, False, False, False)
-    return _algo("maddpg", IndependentActing(), CentralQ(), how)
-
-
-class OffPolicyTrainer(Trainer):
-    """`acjax.train.Trainer` with the off-policy update (the module docstring); the run loop,
-    seeds, sweeps, devices and checkpoints are the trainer's."""
-
-    def __init__(self, cfg, devices=None, env=None):
-        super().__init__(cfg, devices, env)
-        if not self.spec.continuous:
+    def __init__(self, cfg, layout, env=None):
+        self.cfg = cfg
+        self.env = make_world(cfg, env)
+        spec = self.spec = self.env.spec
+        if not spec.continuous:
             raise ConfigError(f"config key 'algo': {cfg.algo} needs continuous actions")
-        t, spec = cfg.td3, self.spec
-        self.how: OffPolicy = self.algo.optimization
+        t = cfg.td3
         self.head = DeterministicHead(spec.num_actions, spec.action_low, spec.action_high)
+        self.algo = algos.make(cfg, spec, self.head)
+        self.how: OffPolicy = self.algo.optimization
+        self.dim_mask = jnp.asarray(spec.action_dim_mask())
+        self.local_envs, self.env_devices = layout.local_envs, layout.env_devices
+
         self.explore = self.head.noisy(t.expl_noise)
         self.smooth = self.head.noisy(t.policy_noise if self.how.smoothing else 0.0, t.noise_clip)
         net = cfg.net
@@ -193,13 +90,13 @@ class OffPolicyTrainer(Trainer):
         self.local_buffer = make_buffer(
             self.local_envs, self.capacity, t.batch_size // self.env_devices, t.n_step
         )
-        self.metric_names = OFF_POLICY_METRICS + self.spec.metrics
+        self.metric_names = EPISODE_METRICS + OFF_POLICY_METRICS + self.spec.metrics
         self.loss_names = ("critic_loss", "actor_loss")
         self.actor_opt = optax.adam(t.actor_lr)
         self.critic_opt = optax.adam(t.critic_lr)
 
     # ------------------------------------------------------------------ setup
-    def _init_params(self, key):
+    def init_learner(self, key):
         k_a, k_q, k_learn = jax.random.split(key, 3)
         spec = self.spec
         obs = jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32)
@@ -231,8 +128,10 @@ class OffPolicyTrainer(Trainer):
             "truncated": nts.truncated,
         }
 
-    def _init_envs(self, key):
-        runner = super()._init_envs(key)
+    def init_runner(self, key):
+        e = self.cfg.num_envs
+        hs = self.actor.initial_hidden((e,)), self.critic.initial_hidden((e,))
+        runner = init_runner(self.env, e, key, *hs)
         ts = jax.tree.map(lambda x: x[0], runner.timestep)
         n = self.spec.num_agents
         actor_in = self.algo.acting.inputs(ts.obs)
@@ -267,31 +166,25 @@ class OffPolicyTrainer(Trainer):
 
     # ------------------------------------------------------------------ one update
     def _collect(self, learner, runner, key):
-        t, env = self.cfg.td3, self.env
-        k_reset, k_steps = jax.random.split(key)
-        env_state = jax.vmap(env.refresh)(
-            runner.env_state, jax.random.split(k_reset, self.local_envs)
-        )
+        t = self.cfg.td3
         random = learner.update * self.steps_per_update < t.warmup_steps
         low, high = self.head.low, self.head.high
 
-        def step(carry, k):
-            env_state, ts = carry
+        def act(carry, ts, k):
             k_act, k_rand = jax.random.split(k)
             actions, actor_in = self._act(learner.params["actor"], self.explore, ts.obs, k_act)
             uniform = jax.random.uniform(k_rand, actions.shape, minval=low, maxval=high)
             actions = jnp.where(random, uniform * self.dim_mask, actions)
-            env_state, nts = jax.vmap(env.step)(env_state, self.head.to_env(actions, self.dim_mask))
-            done = jnp.logical_or(nts.terminated, nts.truncated)
-            stats = (done, jnp.where(done, env_state.returned_return, 0.0))
-            return (env_state, nts), (self._transition(actor_in, actions, ts, nts), stats)
+            return carry, self.head.to_env(actions, self.dim_mask), (actor_in, actions)
 
-        init = (env_state, runner.timestep)
-        keys = jax.random.split(k_steps, t.train_interval)
-        (env_state, ts), (traj, stats) = jax.lax.scan(step, init, keys)
+        def record(aux, ts, nts, env_state):
+            return self._transition(*aux, ts, nts), episodes_of(ts, nts, env_state)
+
+        runner, _, (traj, eps) = run_steps(
+            self.env, runner, (), key, t.train_interval, self.local_envs, act, record
+        )
         batch = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), traj)  # [E, T, ...]
-        buffer = self.local_buffer.add(runner.buffer, batch)
-        return runner._replace(env_state=env_state, timestep=ts, buffer=buffer), stats
+        return runner._replace(buffer=self.local_buffer.add(runner.buffer, batch)), eps
 
     def targets(self, target, w, key):
         """The TD targets of sampled windows w [B, K, ...]: [B, N] (chained) or [B, 1]."""
@@ -395,11 +288,12 @@ class OffPolicyTrainer(Trainer):
         (actor, state, _), losses = jax.lax.scan(body, init, order)
         return dict(params, actor=actor), dict(opt_state, actor=state), jnp.mean(losses)
 
-    def _update(self, learner, runner):
+    def update(self, learner, runner, hparams):
+        """One update of one run (nothing of it is sweepable: `hparams` is empty)."""
         t = self.cfg.td3
         key, k_collect, k_learn = jax.random.split(learner.key, 3)
         k_collect = jax.random.fold_in(k_collect, jax.lax.axis_index(AXIS))
-        runner, (done, ret) = self._collect(learner, runner, k_collect)
+        runner, eps = self._collect(learner, runner, k_collect)
         buffer = runner.buffer
 
         def cycle(carry, k):
@@ -433,17 +327,14 @@ class OffPolicyTrainer(Trainer):
         learn = learn & self.local_buffer.can_sample(buffer)
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(learn, a, b), new, old)  # noqa: E731
         params, opt_state = keep(params, learner.params), keep(opt_state, learner.opt_state)
-        episodes = jax.lax.psum(jnp.sum(done), AXIS)
-        ret_sum = jax.lax.psum(jnp.sum(ret), AXIS)
         nan = jnp.asarray(jnp.nan)
-        metrics = {
-            "episodes": episodes.astype(jnp.float32),
-            "episode_return": jnp.where(episodes > 0, ret_sum / jnp.maximum(episodes, 1), nan),
+        metrics = episode_metrics(eps, self.spec.metrics)
+        metrics.update({
             # 0 before learning starts (q_mean is empty then)
             "critic_loss": jnp.where(learn, jax.lax.pmean(jnp.mean(c_loss), AXIS), 0.0),
             "actor_loss": jnp.where(learn, jax.lax.pmean(jnp.mean(a_loss), AXIS), 0.0),
             "q_mean": jnp.where(learn, jax.lax.pmean(jnp.mean(q), AXIS), nan),
-        }
+        })  # fmt: skip
         learner = Learner(params, opt_state, learner.value_norm, key, learner.update + 1)
         return learner, runner, metrics
 

@@ -68,7 +68,7 @@ def render_run(
     from acjax.checkpoint import Checkpointer
     from acjax.envs.registry import make
     from acjax.envs.render import write_gif
-    from acjax.train import make_trainer
+    from acjax.harness import make_trainer
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():

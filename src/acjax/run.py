@@ -1,6 +1,6 @@
 """The host loop: compiled chunks of updates, logging, checkpoints and signals.
 
-`train(cfg)` calls the trainer's compiled chunks (`acjax.train.Trainer`) until the run is done,
+`train(cfg)` calls the trainer's compiled chunks (`acjax.harness.Harness`) until the run is done,
 writing metrics after every call and checkpoints at call boundaries; SIGINT/SIGTERM stop it after
 the current call with a checkpoint, a non-finite loss stops it with the last good checkpoint.
 """
@@ -19,8 +19,8 @@ import yaml
 
 from acjax.checkpoint import Checkpointer
 from acjax.config import Config, flat_sweep
+from acjax.harness import Harness, local_value, make_trainer
 from acjax.stop import Interrupted, StopFlag
-from acjax.train import Trainer, local_value, make_trainer
 
 
 class NonFiniteLoss(RuntimeError):
@@ -59,7 +59,7 @@ def _final_returns(
 _SPLIT_SAYS = {"runs": "whole runs on each", "envs": "each run's environments over them"}
 
 
-def _device_name(trainer: Trainer) -> str:
+def _device_name(trainer: Harness) -> str:
     d = trainer.mesh.devices.flat[0]
     return f"{trainer.n_devices}x {d.platform}:{getattr(d, 'device_kind', '')}"
 

@@ -42,15 +42,15 @@ REGISTRY = {
     "happo": AlgoInfo(
         "acjax.algos.happo", "happo", share_params=False, why="happo trains per-agent parameters"
     ),
-    "ac_td3": AlgoInfo("acjax.offpolicy", "ac_td3", off_policy=True),
+    "ac_td3": AlgoInfo("acjax.algos.td3", "ac_td3", off_policy=True),
     "hatd3": AlgoInfo(
-        "acjax.offpolicy",
+        "acjax.algos.td3",
         "hatd3",
         share_params=False,
         off_policy=True,
         why="hatd3 trains per-agent parameters",
     ),  # fmt: skip
-    "maddpg": AlgoInfo("acjax.offpolicy", "maddpg", share_params=False, off_policy=True),
+    "maddpg": AlgoInfo("acjax.algos.td3", "maddpg", share_params=False, off_policy=True),
 }
 NAMES = tuple(REGISTRY)
 

@@ -26,7 +26,9 @@ from acjax import advantages as adv_lib
 from acjax.algos.base import Algorithm
 from acjax.algos.mappo import GAE, JointPPO, StateCritic, critic_view
 from acjax.belief import belief_chain, empty_prefix, policy_inputs, split_inputs
+from acjax.losses import moments
 from acjax.nets import agent_ids, join_inputs
+from acjax.runner import AXIS
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,58 @@ class ChainedCritic:
         return policy_inputs(x, id0, empty_prefix(batch, self.n, self.head.slot_dim))
 
 
+def prefix_sensitivity(ctx, critic_params, traj, values, h_in, stride: int = 16):
+    """How much the chained critic's value moves with its prefix (the `prefix_sens` metric):
+    at every stride-th step of the rollout, the mean |V(x, i, a_<i) - V(x, i, a'_<i)| over
+    agents i >= 1, where a' are the actions of the neighbouring environment of the batch
+    (a counterfactual prefix; with `acpo.critic_prefix=predicted` its predicted prefix),
+    divided by the standard deviation of V over those samples. 0: the prefix is ignored."""
+    pick = lambda x: x[::stride]  # noqa: E731
+    other = lambda x: jnp.roll(pick(x), 1, axis=1)  # noqa: E731
+    step, x = ctx.critic_step(  # as `critic_values` computes the values it compares with
+        critic_params,
+        pick(traj.obs),
+        pick(traj.global_state),
+        other(traj.action),
+        other(traj.actor_in),
+    )
+    v = step(pick(h_in), x, pick(traj.first))[1][..., 0]
+    ref = pick(values)[..., 1:]
+    _, var = moments(ref, None, AXIS)
+    change = jax.lax.pmean(jnp.mean(jnp.abs(v[..., 1:] - ref)), AXIS)
+    return change / (jnp.sqrt(var) + 1e-8)
+
+
+@dataclass(frozen=True)
+class ChainDiagnostics:
+    """ACPO's diagnostics: `pred_match` (the belief chain predicts discrete actions) and
+    `prefix_sens` (the critic is chained), each where it applies."""
+
+    pred_match: bool
+    prefix_sens: bool
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (("pred_match",) if self.pred_match else ()) + (
+            ("prefix_sens",) if self.prefix_sens else ()
+        )
+
+    def __call__(self, ctx, critic_params, traj, values, critic_h):
+        out = {}
+        if self.prefix_sens:
+            out["prefix_sens"] = prefix_sensitivity(ctx, critic_params, traj, values, critic_h)
+        if self.pred_match:
+            match = prediction_match(traj.actor_in, traj.action, ctx.head, ctx.spec.num_agents)
+            out["pred_match"] = jax.lax.pmean(match, AXIS)
+        return out
+
+
+def diagnostics(cfg, spec, head, chained: bool) -> ChainDiagnostics:
+    multi = spec.num_agents > 1
+    chain = multi and not head.continuous and cfg.acpo.belief != "none"
+    return ChainDiagnostics(chain, chained and multi)
+
+
 @dataclass(frozen=True)
 class ChainedGAE:
     """`acjax.advantages.chained_gae` with micro-step gamma' and lambda'."""
@@ -149,11 +203,13 @@ def acpo(cfg, spec, head) -> Algorithm:
     auto = not isinstance(c.lambda_micro, jax.Array) and c.lambda_micro == 0  # (swept: an array)
     lambda_m = ppo.gae_lambda ** (1.0 / n) if auto else c.lambda_micro
     adv = ChainedGAE(ppo.gamma ** (1.0 / n), lambda_m)
-    return Algorithm("acpo", belief_acting(cfg, spec, head), critic, adv, JointPPO())
+    diag = diagnostics(cfg, spec, head, chained=True)
+    return Algorithm("acpo", belief_acting(cfg, spec, head), critic, adv, JointPPO(), diag)
 
 
 def acpo_nochain(cfg, spec, head) -> Algorithm:
     """The paper's ablation: ACPO's acting with MAPPO's critic and GAE."""
     gae = GAE(cfg.ppo.gamma, cfg.ppo.gae_lambda)
     critic = StateCritic("global")
-    return Algorithm("acpo_nochain", belief_acting(cfg, spec, head), critic, gae, JointPPO())
+    diag = diagnostics(cfg, spec, head, chained=False)
+    return Algorithm("acpo_nochain", belief_acting(cfg, spec, head), critic, gae, JointPPO(), diag)

@@ -1,4 +1,6 @@
-"""The algorithm interface the trainer calls: four pieces, each a Protocol.
+"""The algorithm interface the trainers call: four pieces and the diagnostics, each a Protocol.
+The interface is one-way: the pieces see the update's maths (`acjax.ppo.PPOContext`), never a
+trainer, and no trainer names an algorithm's classes.
 
 Shapes carry an explicit agent axis: obs [..., N, O], global_state [..., S], actions [..., N]
 (discrete) or [..., N, A] (continuous), memories [..., N, H].
@@ -32,11 +34,12 @@ class Critic(Protocol):
 
     bootstrap_agent: int | None  # None: B_t per agent from its own value; k: agent k's value
 
+    def input_parts(self, obs, global_state, actions, actor_inputs):
+        """(a block every agent sees [..., S] or None, each agent's block [..., N, P]): the
+        first layer multiplies the shared block once per state (`PPOContext.critic_step`)."""
+
     def inputs(self, obs, global_state, actions, actor_inputs) -> jax.Array:
-        """Critic inputs of every agent: [..., N, Dc]. A critic may also offer
-        `input_parts(...)` -> (a block every agent sees [..., S] or None, each agent's block
-        [..., N, P]), with `inputs` their `acjax.nets.join_inputs`: the trainer then multiplies
-        the shared block by the first layer once per state (`Trainer.critic_values`)."""
+        """Critic inputs of every agent, [..., N, Dc]: `acjax.nets.join_inputs(*input_parts)`."""
 
     def bootstrap_inputs(self, final_obs, final_global_state) -> jax.Array:
         """Inputs whose values are B_t, the value of the state after step t: [..., N, Dc], or
@@ -50,17 +53,36 @@ class Advantages(Protocol):
 
 
 class Optimization(Protocol):
-    def make_optimizer(self, trainer) -> Any:
-        """An object whose `init(params)` gives the learner's optimizer state."""
+    def make_optimizer(self, ppo, num_updates: int) -> Any:
+        """An object whose `init(params)` gives the learner's optimizer state (`ppo`: the PPO
+        config section, with a sweep's values as arrays)."""
 
-    def optimize(self, trainer, params, opt_state, batch, value_norm, key):
-        """The optimization phase of one update on the local `Batch` -> (params, opt_state,
-        metrics)."""
+    def optimize(self, ctx, params, opt_state, batch, value_norm, key):
+        """The optimization phase of one update on the local `Batch`, through the maths of
+        `ctx` (`acjax.ppo.PPOContext`) -> (params, opt_state, metrics)."""
+
+
+class Diagnostics(Protocol):
+    """Metrics an algorithm adds about its own pieces (ACPO: `pred_match`, `prefix_sens`)."""
+
+    names: tuple[str, ...]
+
+    def __call__(self, ctx, critic_params, traj, values, critic_h) -> dict:
+        """{name: scalar} from the rollout `traj` (`acjax.ppo.Transition` [T, E, ...]), the
+        critic's values [T, E, N] and its memories entering each step."""
+
+
+class NoDiagnostics:
+    names: tuple[str, ...] = ()
+
+    def __call__(self, ctx, critic_params, traj, values, critic_h) -> dict:
+        return {}
 
 
 class Algorithm(NamedTuple):
     name: str
     acting: Acting
     critic: Critic
-    advantages: Advantages
+    advantages: Advantages | None
     optimization: Optimization
+    diagnostics: Diagnostics = NoDiagnostics()

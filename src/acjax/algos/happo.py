@@ -16,7 +16,7 @@ MAPPO's acting and critic with the team advantage and a different optimization p
   device, reproducible from the seed, new at every update.
 - For j = 0..N-1, agent k = order[j] alone runs PPO epochs x minibatches on its own column of the
   batch with the loss -mean(M * min(r A, clip(r, 1 +- eps) A)) - ent_coef * entropy_k
-  (`Trainer.actor_loss` with weight M), where the per-sample factor M (data: no gradient, not
+  (`PPOContext.actor_loss` with weight M), where the per-sample factor M (data: no gradient, not
   clipped) is the product of pi_new/pi_old of the agents trained before it in this update (1 for
   the first). After agent k's epochs, M <- M * pi_new_k / pi_old_k on the whole batch
   (`sequential_agents`).
@@ -39,6 +39,7 @@ import optax
 
 from acjax.algos.base import Algorithm
 from acjax.algos.mappo import GAE, IndependentActing, StateCritic
+from acjax.ppo import adam
 
 
 def agent_order(key: jax.Array, n: int) -> jax.Array:
@@ -116,44 +117,34 @@ def agent_batch(batch, k: jax.Array):
 class SequentialPPO:
     """Agents one after another in a random order, then the critic (module docstring)."""
 
-    def make_optimizer(self, trainer):
-        ppo = trainer.cfg.ppo
-        return HappoOptimizer(trainer.adam(ppo.lr), trainer.adam(ppo.critic_lr))
+    def make_optimizer(self, ppo, num_updates):
+        return HappoOptimizer(adam(ppo, num_updates, ppo.lr), adam(ppo, num_updates, ppo.critic_lr))
 
-    def agent_step(self, trainer, batch):
+    def agent_step(self, ctx, batch):
         """step(k, params_k, opt_state_k, factor [C, L], key) -> (params_k, opt_state_k,
         ratio_k [C, L], aux): agent k's PPO epochs x minibatches with the factor M."""
-        module = trainer.actor.module
+        module = ctx.actor.module
         policy = lambda p: lambda h, x, r: module.apply(p, h, x, r)  # noqa: E731
 
         def loss_fn(p, data):
             mb, factor = data
-            return trainer.actor_loss(policy(p), mb, factor[..., None])
+            return ctx.actor_loss(policy(p), mb, factor[..., None])
 
         def step(k, p_k, s_k, factor, key):
             data = agent_batch(batch, k)
-            p_k, s_k, aux = trainer.sgd(loss_fn, trainer.optimizer.actor, p_k, s_k,
-                                        (data, factor), key)  # fmt: skip
-            out, _ = trainer.actor_outputs(policy(p_k), data)
-            ratio = jnp.exp(trainer.head.dist(out, data.mask).log_prob(data.action) - data.logp)
+            p_k, s_k, aux = ctx.sgd(loss_fn, ctx.optimizer.actor, p_k, s_k, (data, factor), key)
+            out, _ = ctx.actor_outputs(policy(p_k), data)
+            ratio = jnp.exp(ctx.head.dist(out, data.mask).log_prob(data.action) - data.logp)
             return p_k, s_k, ratio[..., 0], aux
 
         return step
 
-    def agent_update(self, trainer, params, opt_state, k, batch, factor, key):
-        """Agent k's PPO epochs x minibatches with the factor M on the full stacked actor
-        parameters and optimizer state: only slice k changes. Returns (params, opt_state,
-        ratio_k [C, L], aux)."""
-        step = self.agent_step(trainer, batch)
-        p_k, s_k, ratio, aux = step(k, take_agent(params, k), take_agent(opt_state, k), factor, key)
-        return put_agent(params, k, p_k), put_agent(opt_state, k, s_k), ratio, aux
-
-    def optimize(self, trainer, params, opt_state, batch, value_norm, key):
+    def optimize(self, ctx, params, opt_state, batch, value_norm, key):
         n = batch.actor_in.shape[2]
         k_order, k_actor, k_critic = jax.random.split(key, 3)
         order = agent_order(k_order, n)
         actor, actor_state, _, aux = sequential_agents(
-            self.agent_step(trainer, batch),
+            self.agent_step(ctx, batch),
             order,
             params["actor"],
             opt_state["actor"],
@@ -162,11 +153,11 @@ class SequentialPPO:
         )
 
         def critic_loss(p, mb):
-            vl = trainer.value_loss(p, mb, value_norm)
+            vl = ctx.value_loss(p, mb, value_norm)
             return vl, {"value_loss": vl}
 
-        critic, critic_state, c_aux = trainer.sgd(
-            critic_loss, trainer.optimizer.critic, params["critic"], opt_state["critic"], batch,
+        critic, critic_state, c_aux = ctx.sgd(
+            critic_loss, ctx.optimizer.critic, params["critic"], opt_state["critic"], batch,
             k_critic,
         )  # fmt: skip
         metrics = {k: jnp.mean(aux[k]) for k in ("actor_loss", "entropy", "approx_kl", "clip_frac")}

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from acjax import advantages as adv_lib
 from acjax.algos.base import Algorithm
 from acjax.nets import agent_ids, join_inputs
+from acjax.ppo import joint_optimizer
 
 
 def with_ids(x):
@@ -90,13 +91,13 @@ class GAE:
 
 
 class JointPPO:
-    """PPO epochs x minibatches on actor and critic together (`Trainer.ppo_epochs`)."""
+    """PPO epochs x minibatches on actor and critic together (`PPOContext.joint_epochs`)."""
 
-    def make_optimizer(self, trainer):
-        return trainer.default_optimizer()
+    def make_optimizer(self, ppo, num_updates):
+        return joint_optimizer(ppo, num_updates)
 
-    def optimize(self, trainer, params, opt_state, batch, value_norm, key):
-        return trainer.ppo_epochs(params, opt_state, batch, value_norm, key)
+    def optimize(self, ctx, params, opt_state, batch, value_norm, key):
+        return ctx.joint_epochs(params, opt_state, batch, value_norm, key)
 
 
 def mappo(cfg, spec, head) -> Algorithm:

@@ -9,7 +9,7 @@ and timed on the same inputs (a stored rollout), all pieces of all programs in a
 `--reps` rounds, medians:
 
   update      the trainer's whole update (what a training call does per update)
-  rollout     acting + environment step, T steps (`Trainer._rollout`)
+  rollout     acting + environment step, T steps (`PPOTrainer.rollout`)
   env         the environment alone over T steps (AutoReset, random valid actions)
   acting      the acting piece alone over the T stored observations (ACPO: the belief chain)
   critic      the critic over the rollout and the bootstrap values
@@ -102,9 +102,10 @@ def pieces(tr) -> dict:
     t = ppo.rollout_len
 
     def rollout(lr, rn):
-        return tr._rollout(lr.params, rn, lr.key)
+        return tr.rollout(lr.params, rn, lr.key)[:2]
 
     runner2, traj = vm(rollout)(learner, runner)
+    ctx = tr.context()
 
     def env_only(rn, key):
         def step(carry, k):
@@ -132,12 +133,12 @@ def pieces(tr) -> dict:
     def critic(lr, tj):
         p = lr.params["critic"]
         h0 = tr.critic.initial_hidden((tr.local_envs,))
-        v, h_in, h_last = tr.critic_values(
+        v, h_in, h_last = ctx.critic_values(
             p, h0, tj.obs, tj.global_state, tj.action, tj.actor_in, tj.first
         )
         k = algo.critic.bootstrap_agent
         h_b = h_in if k is None else h_in[..., k, :]
-        return v, tr.bootstrap_values(p, h_b, tj.final_obs, tj.final_global_state)
+        return v, ctx.bootstrap_values(p, h_b, tj.final_obs, tj.final_global_state)
 
     v, boot = vm(critic)(learner, traj)
 
@@ -148,11 +149,11 @@ def pieces(tr) -> dict:
 
     def optimize(lr, tj, adv, targets, v):
         h = jnp.zeros((*v.shape, tr.critic.hidden_dim))
-        batch = tr._chunks(tj, adv, targets, v, h)
-        return algo.optimization.optimize(tr, lr.params, lr.opt_state, batch, lr.value_norm, lr.key)
+        batch = tr.chunks(tj, adv, targets, v, h)
+        return algo.optimization.optimize(ctx, lr.params, lr.opt_state, batch, lr.value_norm, lr.key)
 
     def update(lr, rn):
-        return tr._update(lr, rn)
+        return tr.update(lr, rn, {})
 
     keys = jax.random.split(jax.random.PRNGKey(0), 1)
     return {

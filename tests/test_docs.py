@@ -2,7 +2,7 @@
 
 A code reference is written `` `src/acjax/FILE.py::SYMBOL` `TEXT` `` (a space or a line break
 between the two spans). SYMBOL is a top-level function or class of FILE, or a dotted path into
-one (`Trainer.actor_loss`, `ValueNorm.update`); TEXT must occur verbatim in that symbol's source
+one (`PPOContext.actor_loss`, `ValueNorm.update`); TEXT must occur verbatim in that symbol's source
 as `ast` delimits it (from its `def`/`class` line to its last line). References by line number
 (`src/acjax/FILE.py:LINE`) break on every refactor and must not appear in docs/ or README.md.
 

@@ -261,7 +261,7 @@ def test_stored_chunk_start_memories_reproduce_the_rollout_log_probs(algo, world
 
 
 def test_critic_multiplies_the_global_state_once_and_equals_the_whole_product():
-    """`Trainer.critic_values` and `Trainer.bootstrap_values` feed the first layer
+    """`PPOContext.critic_values` and `PPOContext.bootstrap_values` feed the first layer
     W_s s + W_a x_i + b (the global state's product once per state,
     `BoundStep.pre_activation`): the values of the concatenated inputs, to float32 rounding,
     for MAPPO's and ACPO's critics; IPPO's local view has no shared block."""
@@ -283,13 +283,13 @@ def test_critic_multiplies_the_global_state_once_and_equals_the_whole_product():
         h0 = tr.critic.initial_hidden((e,))
         parts = tr.algo.critic.input_parts(obs, state, act, actor_in)
         assert (tr.critic.step(p).pre_activation(*parts) is not None) == split, algo
-        v = tr.critic_values(p, h0, obs, state, act, actor_in, first)[0]
+        v = tr.context().critic_values(p, h0, obs, state, act, actor_in, first)[0]
         x = tr.algo.critic.inputs(obs, state, act, actor_in)
         ref = unroll(tr.critic.step(p), h0, x, first)[0][..., 0]
         np.testing.assert_allclose(v, ref, rtol=1e-5, atol=1e-5, err_msg=algo)
         k = tr.algo.critic.bootstrap_agent  # and the values of the states after each step
         h = h0 if k is None else h0[..., k, :]
-        boot = tr.bootstrap_values(p, h, obs[0], state[0])
+        boot = tr.context().bootstrap_values(p, h, obs[0], state[0])
         x = tr.algo.critic.bootstrap_inputs(obs[0], state[0])
         ref = tr.critic.apply(p, h, x, False, k)[1][..., 0]
         np.testing.assert_allclose(boot, ref, rtol=1e-5, atol=1e-5, err_msg=f"{algo} bootstrap")

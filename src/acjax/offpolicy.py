@@ -27,6 +27,7 @@ import optax
 from jax.sharding import PartitionSpec as P
 
 from acjax import algos, td
+from acjax.algos.base import input_dims
 from acjax.algos.happo import agent_order, put_agent, take_agent
 from acjax.algos.td3 import DeterministicHead, OffPolicy
 from acjax.buffer import make_buffer
@@ -98,14 +99,10 @@ class OffPolicyTrainer:
     # ------------------------------------------------------------------ setup
     def init_learner(self, key):
         k_a, k_q, k_learn = jax.random.split(key, 3)
-        spec = self.spec
-        obs = jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32)
-        actor_in = self.algo.acting.inputs(obs)
-        state = jnp.zeros((spec.state_dim,), jnp.float32)
-        q_in = self.algo.critic.inputs(obs, state, self.head.zeros((spec.num_agents,)), actor_in)
-        actor = self.actor.init(k_a, actor_in.shape[-1])
+        actor_dim, q_dim = input_dims(self.algo, self.spec, self.head)
+        actor = self.actor.init(k_a, actor_dim)
         critic = {
-            name: self.critic.init(k, q_in.shape[-1])
+            name: self.critic.init(k, q_dim)
             for name, k in zip(self.twins, jax.random.split(k_q, 2), strict=False)
         }
         params = {"actor": actor, "critic": critic, "target": {"actor": actor, "critic": critic}}

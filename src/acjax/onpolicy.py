@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from acjax import algos
 from acjax import losses as L
+from acjax.algos.base import input_dims
 from acjax.config import ConfigError, with_values
 from acjax.nets import make_head, make_nets
 from acjax.ppo import Batch, PPOContext, Transition
@@ -90,14 +91,10 @@ class PPOTrainer:
 
     def init_learner(self, key: jax.Array) -> Learner:
         k_actor, k_critic, k_learn = jax.random.split(key, 3)
-        spec, algo = self.spec, self.algo
-        obs = jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32)
-        actor_in = algo.acting.inputs(obs)
-        state = jnp.zeros((spec.state_dim,), jnp.float32)
-        critic_in = algo.critic.inputs(obs, state, self.head.zeros((spec.num_agents,)), actor_in)
+        actor_dim, critic_dim = input_dims(self.algo, self.spec, self.head)
         params = {
-            "actor": self.actor.init(k_actor, actor_in.shape[-1]),
-            "critic": self.critic.init(k_critic, critic_in.shape[-1]),
+            "actor": self.actor.init(k_actor, actor_dim),
+            "critic": self.critic.init(k_critic, critic_dim),
         }
         return Learner(
             params, self.optimizer.init(params), L.ValueNorm.create(), k_learn,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
 
 
 class Acting(Protocol):
@@ -86,3 +87,13 @@ class Algorithm(NamedTuple):
     advantages: Advantages | None
     optimization: Optimization
     diagnostics: Diagnostics = NoDiagnostics()
+
+
+def input_dims(algo: Algorithm, spec, head) -> tuple[int, int]:
+    """(the policy's input size, the critic's) for a world of this spec: the sizes the
+    networks are built for."""
+    obs = jnp.zeros((spec.num_agents, spec.obs_dim), jnp.float32)
+    actor_in = algo.acting.inputs(obs)
+    state = jnp.zeros((spec.state_dim,), jnp.float32)
+    critic_in = algo.critic.inputs(obs, state, head.zeros((spec.num_agents,)), actor_in)
+    return actor_in.shape[-1], critic_in.shape[-1]

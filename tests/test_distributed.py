@@ -22,7 +22,7 @@ from conftest import TINY, tiny_config
 
 from acjax.cli import main, resolve_config
 from acjax.config import to_dict
-from acjax.logging import MetricsWriter
+from acjax.runlog import MetricsWriter
 from acjax.train import local_value, make_trainer, place
 
 REPO = Path(__file__).resolve().parents[1]

@@ -150,7 +150,8 @@ def pieces(tr) -> dict:
     def optimize(lr, tj, adv, targets, v):
         h = jnp.zeros((*v.shape, tr.critic.hidden_dim))
         batch = tr.chunks(tj, adv, targets, v, h)
-        return algo.optimization.optimize(ctx, lr.params, lr.opt_state, batch, lr.value_norm, lr.key)
+        p, s = lr.params, lr.opt_state
+        return algo.optimization.optimize(ctx, p, s, batch, lr.value_norm, lr.key)
 
     def update(lr, rn):
         return tr.update(lr, rn, {})

@@ -23,7 +23,7 @@ from conftest import TINY, tiny_config
 from acjax.cli import main, resolve_config
 from acjax.config import to_dict
 from acjax.harness import local_value, make_trainer, place
-from acjax.logging import MetricsWriter
+from acjax.runlog import MetricsWriter
 
 REPO = Path(__file__).resolve().parents[1]
 # several processes split each run's environments; the one-process reference does the same

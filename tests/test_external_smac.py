@@ -3,6 +3,7 @@ and faults: instances that raise, workers that die, injected failures; training 
 
 from functools import partial
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -138,8 +139,7 @@ def test_worker_processes_step_like_this_process_and_survive_injected_faults():
     local_pool, ts0, local = _rware_rollout(PoolOptions())
     pool, ts1, workers = _rware_rollout(PoolOptions(workers=2))
     np.testing.assert_array_equal(ts0.obs, ts1.obs)
-    for a, b in zip(jax.tree.leaves(local), jax.tree.leaves(workers), strict=True):
-        np.testing.assert_array_equal(a, b)
+    chex.assert_trees_all_equal(local, workers)
     assert pool.host_calls == local_pool.host_calls and pool.instance_steps == [12] * 4
     # workers killed mid-rollout and steps that raise: restarted, nothing else changes
     opts = PoolOptions(workers=2, fault_rate=0.05, worker_fault_rate=0.1, fault_seed=2)

@@ -238,7 +238,7 @@ def test_short_runs_on_halfcheetah_2x3(algo, tmp_path, monkeypatch):
     if algo == "acpo":  # the checkpoint restores (brax states hold None fields) and renders
         from PIL import Image
 
-        from acjax.replay import render_run
+        from acjax.recording import render_run
 
         path, total = render_run(tmp_path, tmp_path / "episode.gif", steps=4)
         with Image.open(path) as gif:

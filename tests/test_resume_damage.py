@@ -15,7 +15,7 @@ import pytest
 from conftest import TINY
 
 from acjax.cli import main
-from acjax.logging import MetricsWriter
+from acjax.runlog import MetricsWriter
 
 REPO = Path(__file__).resolve().parents[1]
 # 8 updates of 2 seeds in 4 calls: checkpoints 2, 4, 6, 8 written, the last 3 kept

@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from acjax.config import DIST_KEYS
+
 RESUMABLE = {"total_timesteps", "progress", "checkpoint_interval_s", "keep_checkpoints", "resume"}
-# launch settings of this process (docs/distributed.md): a resumed run takes them from its
-# command line, never from the saved config.yaml
-DIST_KEYS = ("dist_coordinator", "dist_num_processes", "dist_process_id")
 
 
 def _force_host_devices() -> None:
@@ -261,7 +260,7 @@ def _train(args, stop) -> int:
 
 def _render(args) -> int:
     from acjax.config import ConfigError
-    from acjax.replay import render_run
+    from acjax.recording import render_run
 
     try:
         path, total = render_run(args.run_dir, args.out, args.steps, args.seed_index)

@@ -2,27 +2,44 @@
 
 Public top-level keys (scripts rely on them): env, algo, total_timesteps, num_envs, num_seeds,
 seed, run_dir, resume. Every problem (unknown key, wrong type, impossible value) is a
-`ConfigError` with a one-line message naming the key, raised before anything compiles.
+`ConfigError` with a one-line message naming the key, raised before anything compiles. Each
+section checks its own values (`validate`); what an algorithm demands of the config is declared
+on its registry entry (`acjax.algos.AlgoInfo`). Reading files and overrides is
+`acjax.config_io`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from acjax.algos import NAMES as ALGOS
 from acjax.algos import REGISTRY as ALGO_REGISTRY
+from acjax.algos import SWEEPABLE  # noqa: F401  (re-exported)
+from acjax.config_io import (  # noqa: F401  (re-exported: acjax.config's public names)
+    ConfigError,
+    build,
+    default_config_path,
+    did_you_mean,
+    json_like,
+    load_yaml,
+    merge,
+    parse_overrides,
+    require,
+    require_nonnegative,
+    require_one_of,
+    require_positive,
+    require_unit,
+    to_dict,
+)
+from acjax.config_io import describe as _describe
+from acjax.sweep import flat_sweep, sweep_grid, with_values  # noqa: F401  (re-exported)
 
-
-class ConfigError(ValueError):
-    """A bad configuration; the message names the key."""
+SPLITS = ("auto", "runs", "envs")  # how the runs of a program share the devices (Trainer)
+# launch settings of this process (docs/distributed.md): a resumed run takes them from its
+# command line, never from the saved config.yaml
+DIST_KEYS = ("dist_coordinator", "dist_num_processes", "dist_process_id")
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,24 @@ class NetConfig:
     rnn: str = "none"  # none | gru: a GRU after the MLP layers of actor and critic
     rnn_hidden: int = 64  # GRU width (net.rnn=gru)
     log_std_init: float = -0.5  # Gaussian heads: initial state-independent log-std
+
+    def validate(self) -> None:
+        from acjax.nets import ACTIVATIONS
+
+        require(self.rnn in ("none", "gru"), "net.rnn", f"expected none or gru, got {self.rnn!r}")
+        require_positive(self, "net", ("rnn_hidden",))
+        for key in ("actor_hidden", "critic_hidden"):
+            h = getattr(self, key)
+            require(
+                len(h) > 0 and all(x > 0 for x in h),
+                f"net.{key}",
+                f"needs positive sizes, got {list(h)}",
+            )
+        require(
+            self.activation in ACTIVATIONS,
+            "net.activation",
+            f"expected one of {sorted(ACTIVATIONS)}, got {self.activation!r}",
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +94,16 @@ class PPOConfig:
     adam_eps: float = 1e-5  # Adam's epsilon
     chunk_len: int = 16  # net.rnn=gru: steps per sequence chunk (divides rollout_len)
 
+    def validate(self) -> None:
+        require_positive(self, "ppo", ("rollout_len", "epochs", "num_minibatches", "chunk_len"))
+        require_positive(
+            self, "ppo", ("lr", "critic_lr", "max_grad_norm", "adam_eps", "huber_delta")
+        )
+        require_unit(self, "ppo", ("gamma", "gae_lambda"))
+        require(0 < self.clip_eps < 1, "ppo.clip_eps", f"must lie in (0, 1), got {self.clip_eps}")
+        require_nonnegative(self, "ppo", ("ent_coef", "value_clip"))
+        require_one_of(self, "ppo", "value_loss", ("huber", "mse"))
+
 
 @dataclass(frozen=True)
 class ACPOConfig:
@@ -68,6 +113,12 @@ class ACPOConfig:
     critic_prefix: str = "actual"  # actual | predicted
     lambda_micro: float = 0.0  # 0 = gae_lambda ** (1/N)
     aux_coef: float = -1.0  # -1 = auto: 0 with parameter sharing, 1 without
+
+    def validate(self) -> None:
+        require_one_of(self, "acpo", "belief", ("sample", "mode", "none"))
+        require_one_of(self, "acpo", "critic_view", ("global", "local"))
+        require_one_of(self, "acpo", "critic_prefix", ("actual", "predicted"))
+        require_unit(self, "acpo", ("lambda_micro",))
 
 
 @dataclass(frozen=True)
@@ -92,6 +143,31 @@ class TD3Config:
     noise_clip: float = 0.5  # clip of the smoothing noise
     policy_freq: int = 2  # critic steps per actor (and target) step
 
+    def validate(self) -> None:
+        require_positive(self, "td3", ("train_interval", "batch_size", "buffer_size", "n_step"))
+        require_positive(self, "td3", ("policy_freq", "updates_per_train", "actor_lr", "critic_lr"))
+        for key in ("warmup_steps", "expl_noise", "policy_noise", "noise_clip"):
+            require(
+                getattr(self, key) >= 0, f"td3.{key}", f"must be >= 0, got {getattr(self, key)}"
+            )
+        require_unit(self, "td3", ("gamma", "tau"))
+
+    def validate_in_use(self, num_envs: int) -> None:
+        """What the off-policy trainer needs of the section (its replay per environment)."""
+        per_env = self.buffer_size // num_envs
+        require(
+            per_env >= max(self.n_step, self.train_interval),
+            "td3.buffer_size",
+            f"{self.buffer_size} holds {per_env} transitions per environment, fewer than "
+            f"td3.n_step and td3.train_interval",
+        )
+        require_one_of(self, "td3", "chain_target", ("kstep", "onestep"))
+        require(
+            self.chain_target == "kstep" or self.n_step == 1,
+            "td3.chain_target",
+            f"onestep targets read one transition: td3.n_step must be 1, got {self.n_step}",
+        )
+
 
 @dataclass(frozen=True)
 class MaMuJoCoConfig:
@@ -101,6 +177,17 @@ class MaMuJoCoConfig:
     backend: str = "positional"  # brax pipeline: positional | generalized | spring | mjx
     max_steps: int = 1000  # episode time limit (truncation)
     stagger: bool = True  # first episodes start at a random step of the limit (desynchronized)
+
+    def validate(self) -> None:
+        from acjax.envs.mamujoco import BACKENDS
+
+        require_nonnegative(self, "mamujoco", ("obsk",))
+        require_positive(self, "mamujoco", ("max_steps",))
+        require(
+            self.backend in BACKENDS,
+            "mamujoco.backend",
+            f"expected one of {', '.join(BACKENDS)}, got {self.backend!r}",
+        )
 
 
 @dataclass(frozen=True)
@@ -112,6 +199,13 @@ class ExternalConfig:
     fault_rate: float = 0.0  # injected: probability that an instance's step raises
     worker_fault_rate: float = 0.0  # injected: probability that a worker dies at a step
     timeout_s: float = 600.0  # a worker silent this long in one call is replaced (hung)
+
+    def validate(self) -> None:
+        require_nonnegative(self, "external", ("workers",))
+        require_positive(self, "external", ("timeout_s",))
+        for key in ("fault_rate", "worker_fault_rate"):
+            rate = getattr(self, key)
+            require(0 <= rate < 1, f"external.{key}", f"must lie in [0, 1), got {rate}")
 
 
 @dataclass(frozen=True)
@@ -168,131 +262,78 @@ class Config:
         """Updates of a run: enough for total_timesteps, rounded up to whole updates."""
         return -(-self.total_timesteps // self.batch_steps)
 
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if tp in (int, float) and isinstance(value, str):
-        try:  # YAML 1.1 reads 3e-4 (no dot) as a string
-            value = float(value)
-        except ValueError:
-            pass
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif tp is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-        if value is None:
-            return ""
-    elif origin is tuple:
-        if isinstance(value, list | tuple) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            return tuple(value)
-    elif origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError:
-                pass
-    name = getattr(tp, "__name__", str(tp))
-    raise ConfigError(f"config key '{key}': expected {name}, got {value!r}")
-
-
-def did_you_mean(name: str, candidates, prefix: str = "") -> str:
-    """'; did you mean 'x'?' for the closest candidate, or ''."""
-    import difflib
-
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
-    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
-
-
-def _build(cls: type, data: dict, prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        full = f"{prefix}{key}"
-        if key not in names:
-            raise ConfigError(f"unknown config key '{full}'{did_you_mean(key, names, prefix)}")
-        tp = hints[key]
-        if tp is dict:  # free-form options (env_kwargs): a mapping of plain values
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key '{full}': expected a mapping, got {value!r}")
-            kwargs[key] = dict(value)
-        elif dataclasses.is_dataclass(tp):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config key '{full}': expected a mapping, got {value!r}")
-            kwargs[key] = _build(tp, value, f"{full}.")
-        else:
-            kwargs[key] = _coerce(value, tp, full)
-    return cls(**kwargs)
+    def validate(self) -> None:
+        """The values of every key, section by section, and the algorithm's constraints
+        (`acjax.algos.AlgoInfo`); `acjax.config.validate` adds the sweep and the world."""
+        require(
+            self.algo in ALGOS,
+            "algo",
+            f"unknown algorithm {self.algo!r}"
+            + (did_you_mean(self.algo, ALGOS) or f"; expected one of {', '.join(ALGOS)}"),
+        )
+        self.mamujoco.validate()
+        self.external.validate()
+        top = ("total_timesteps", "num_envs", "num_seeds", "updates_per_call", "keep_checkpoints")
+        require_positive(self, "", top)
+        require(self.devices >= 0, "devices", f"must be >= 0, got {self.devices}")
+        require(
+            self.split in SPLITS,
+            "split",
+            f"expected one of {', '.join(SPLITS)}, got {self.split!r}",
+        )
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        self.ppo.validate()
+        self.td3.validate()
+        info = ALGO_REGISTRY[self.algo]
+        if info.off_policy:
+            self.td3.validate_in_use(self.num_envs)
+        require(
+            not info.feed_forward_only or self.net.rnn == "none",
+            "net.rnn",
+            f"{self.algo} has feed-forward policies only",
+        )
+        require(
+            not self.sweep or bool(info.sweepable),
+            "sweep",
+            f"{self.algo} runs no hyper-parameter sweeps yet",
+        )
+        self.acpo.validate()
+        self.net.validate()
+        p = self.ppo
+        if self.net.rnn != "none":
+            require(
+                p.rollout_len % p.chunk_len == 0,
+                "ppo.chunk_len",
+                f"{p.chunk_len} does not divide ppo.rollout_len={p.rollout_len}",
+            )
+        if not info.off_policy:
+            minibatch_chunks(self)
 
 
-def _set_dotted(data: dict, dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node = data
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"config key '{dotted}': '{p}' is not a section")
-    node[parts[-1]] = value
-
-
-def parse_overrides(args: list[str]) -> dict:
-    data: dict = {}
-    for arg in args:
-        if "=" not in arg:
-            raise ConfigError(f"override '{arg}' is not of the form key=value")
-        key, raw = arg.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
-        _set_dotted(data, key.strip(), value)
-    return data
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def load_yaml(path: str | Path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file '{path}' does not exist")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"config file '{path}' is not valid YAML{where}: {what}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping of keys")
-    base = data.pop("base", None)
-    if base is not None:  # `base: other.yaml` (relative to this file) supplies defaults
-        data = _merge(load_yaml(p.parent / str(base)), data)
-    return data
-
-
-def default_config_path() -> Path:
-    return Path(__file__).parent / "configs" / "default.yaml"
-
-
-SPLITS = ("auto", "runs", "envs")  # how the runs of a program share the devices (Trainer)
-DIST_KEYS = ("dist_coordinator", "dist_num_processes", "dist_process_id")
+def minibatch_chunks(cfg: Config, env_devices: int | None = None) -> int:
+    """The batch arithmetic of one PPO update, in one place: the sequences its minibatches
+    split (chunks of ppo.chunk_len steps with net.rnn=gru, single steps otherwise) over the run's
+    environments, or over one device's (`env_devices`: the devices the environments split
+    over); a ConfigError where ppo.num_minibatches does not divide them. The steps of an update
+    are `Config.batch_steps`."""
+    p = cfg.ppo
+    n = p.num_minibatches
+    if env_devices is None:
+        require(
+            cfg.batch_steps % n == 0,
+            "ppo.num_minibatches",
+            f"num_envs * rollout_len = {cfg.batch_steps} does not split into {n} minibatches",
+        )
+    chunk_len = p.chunk_len if cfg.net.rnn != "none" else 1
+    envs = cfg.num_envs if env_devices is None else cfg.num_envs // env_devices
+    chunks = p.rollout_len // chunk_len * envs
+    where = "(num_envs * rollout_len / chunk_len)" if env_devices is None else "of one device"
+    require(
+        chunks % n == 0,
+        "ppo.num_minibatches",
+        f"the {chunks} sequence chunks {where} do not split into {n} minibatches",
+    )
+    return chunks
 
 
 def load_config(
@@ -301,23 +342,8 @@ def load_config(
     """Config from a YAML file (default: the embedded default) and `key=value` overrides.
     check=False skips `validate` (which loads JAX): only names and types are checked."""
     data = load_yaml(path or default_config_path())
-    data = _merge(data, parse_overrides(overrides or []))
-    cfg = _resolve(_build(Config, data))
-    validate_dist(cfg)
-    if check:
-        validate(cfg)
-    return cfg
-
-
-def to_dict(cfg: Config) -> dict:
-    def conv(x):
-        if isinstance(x, tuple):
-            return list(x)
-        if isinstance(x, dict):
-            return {k: conv(v) for k, v in x.items()}
-        return x
-
-    return conv(dataclasses.asdict(cfg))
+    data = merge(data, parse_overrides(overrides or []))
+    return from_dict(data, check)
 
 
 def _resolve(cfg: Config) -> Config:
@@ -333,292 +359,58 @@ def _resolve(cfg: Config) -> Config:
 
 
 def from_dict(data: dict, check: bool = True) -> Config:
-    cfg = _resolve(_build(Config, data))
+    cfg = _resolve(build(Config, data))
     validate_dist(cfg)
     if check:
         validate(cfg)
     return cfg
 
 
-# keys the compiled update takes as arrays (`acjax.onpolicy.PPOTrainer.context` builds them in)
-SWEEPABLE = (
-    "ppo.lr",
-    "ppo.critic_lr",
-    "ppo.clip_eps",
-    "ppo.ent_coef",
-    "ppo.gamma",
-    "ppo.gae_lambda",
-    "ppo.max_grad_norm",
-    "ppo.huber_delta",
-    "ppo.adam_eps",
-    "acpo.lambda_micro",
-)
-
-
-def flat_sweep(cfg: Config) -> dict[str, tuple[float, ...]]:
-    """The `sweep` section as {dotted key: values}, checked: sweepable keys, lists of numbers."""
-    out: dict[str, tuple[float, ...]] = {}
-
-    def walk(node, prefix):
-        for k, v in node.items():
-            key = f"{prefix}{k}"
-            if isinstance(v, dict):
-                walk(v, f"{key}.")
-                continue
-            _check(
-                key in SWEEPABLE,
-                f"sweep.{key}",
-                f"cannot be swept (the compiled update takes only {', '.join(SWEEPABLE)} "
-                "as arrays)",
-            )
-            values = v if isinstance(v, list | tuple) and v else [None]
-            try:  # YAML reads 1e-4 as a string
-                out[key] = tuple(float(x) for x in values if not isinstance(x, bool))
-            except (TypeError, ValueError):
-                out[key] = ()
-            _check(
-                len(out[key]) == len(values),
-                f"sweep.{key}",
-                f"expected a non-empty list of numbers, got {v!r}",
-            )
-
-    walk(cfg.sweep, "")
-    return out
-
-
-def sweep_grid(cfg: Config) -> tuple[tuple[str, ...], list[tuple[float, ...]]]:
-    """(swept keys, their value combinations): the grid, first key slowest; ((), [()]) when
-    nothing is swept."""
-    flat = flat_sweep(cfg)
-    return tuple(flat), list(itertools.product(*flat.values()))
-
-
-def with_values(cfg: Config, keys: tuple[str, ...], values: tuple) -> Config:
-    """cfg with dotted `keys` set to `values` (any objects: traced arrays in a sweep)."""
-    for key, value in zip(keys, values, strict=True):
-        section, name = key.split(".")
-        sub = dataclasses.replace(getattr(cfg, section), **{name: value})
-        cfg = dataclasses.replace(cfg, **{section: sub})
-    return cfg
-
-
 def describe_keys() -> list[tuple[str, str, str]]:
-    """(dotted key, default, comment) of every config key, read from this module's source:
-    the comment beside each field is its documentation (`acjax list`)."""
-    import inspect
-    import re
-
-    out = []
-
-    def walk(cls, prefix):
-        notes = {}
-        for line in inspect.getsource(cls).splitlines():
-            m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.*)$", line)
-            if m:
-                notes[m.group(1)] = m.group(2)
-        default = cls()
-        for f in dataclasses.fields(cls):
-            value = getattr(default, f.name)
-            if dataclasses.is_dataclass(value):
-                walk(type(value), f"{prefix}{f.name}.")
-            else:
-                text = json_like(value)
-                out.append((f"{prefix}{f.name}", text, notes.get(f.name, "")))
-
-    walk(Config, "")
-    return out
-
-
-def json_like(value: Any) -> str:
-    """A default as it would be typed in an override."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, tuple):
-        return "[" + ",".join(str(v) for v in value) + "]"
-    if value == "" or value == {}:
-        return '""' if value == "" else "{}"
-    return str(value)
-
-
-def _check(ok: bool, key: str, msg: str) -> None:
-    if not ok:
-        raise ConfigError(f"config key '{key}': {msg}")
+    """(dotted key, default, comment) of every config key: the comment beside each field of the
+    dataclasses above is its documentation (`acjax list`)."""
+    return _describe(Config)
 
 
 def validate_dist(cfg: Config) -> None:
     """The multi-process keys (checked without loading JAX: they are needed before it starts)."""
     n, i = cfg.dist_num_processes, cfg.dist_process_id
-    _check(n >= 0, "dist_num_processes", f"must be >= 0 (0 = detect the cluster), got {n}")
-    _check(i >= 0, "dist_process_id", f"must be >= 0, got {i}")
-    _check(n != 1 or i == 0, "dist_process_id", f"must be 0 with dist_num_processes=1, got {i}")
-    _check(n <= 1 or i < n, "dist_process_id", f"must be < dist_num_processes={n}, got {i}")
+    require(n >= 0, "dist_num_processes", f"must be >= 0 (0 = detect the cluster), got {n}")
+    require(i >= 0, "dist_process_id", f"must be >= 0, got {i}")
+    require(n != 1 or i == 0, "dist_process_id", f"must be 0 with dist_num_processes=1, got {i}")
+    require(n <= 1 or i < n, "dist_process_id", f"must be < dist_num_processes={n}, got {i}")
     c = cfg.dist_coordinator
-    _check(
+    require(
         not c or (":" in c and c.rsplit(":", 1)[1].isdigit()),
         "dist_coordinator",
         f"expected host:port, got {c!r}",
     )
-    _check(not c or n != 1, "dist_coordinator", "needs dist_num_processes > 1 (or 0 to detect)")
+    require(not c or n != 1, "dist_coordinator", "needs dist_num_processes > 1 (or 0 to detect)")
 
 
 def validate(cfg: Config) -> None:
     """Every key of cfg, the swept values and the world (built once, to check its name)."""
     from acjax.envs.registry import make
 
-    _validate_values(cfg)
+    cfg.validate()
     for key, values in flat_sweep(cfg).items():
         for value in values:
-            _validate_values(with_values(cfg, (key,), (value,)), f"sweep.{key}")
+            _validate_swept(with_values(cfg, (key,), (value,)), f"sweep.{key}")
         if key == "acpo.lambda_micro":
-            _check(min(values) > 0, "sweep.acpo.lambda_micro", "values must be > 0 (0 = auto)")
+            require(min(values) > 0, "sweep.acpo.lambda_micro", "values must be > 0 (0 = auto)")
     try:
         world = make(cfg.env, cfg)
     except ValueError as e:
         raise ConfigError(f"config key 'env': {e}") from None
-    if ALGO_REGISTRY[cfg.algo].off_policy and not world.spec.continuous:
+    if ALGO_REGISTRY[cfg.algo].continuous_only and not world.spec.continuous:
         raise ConfigError(
             f"config key 'algo': {cfg.algo} needs continuous actions; {cfg.env} has discrete ones"
         )
 
 
-def _validate_values(cfg: Config, where: str = "") -> None:
-    """The values of cfg's keys (a swept value's error names the sweep: `where`)."""
-    if where:
-        try:
-            _validate_values(cfg)
-        except ConfigError as e:
-            raise ConfigError(f"config key '{where}': {str(e).split(': ', 1)[1]}") from None
-        return
-
-    _check(
-        cfg.algo in ALGOS,
-        "algo",
-        f"unknown algorithm {cfg.algo!r}"
-        + (did_you_mean(cfg.algo, ALGOS) or f"; expected one of {', '.join(ALGOS)}"),
-    )
-    from acjax.envs.mamujoco import BACKENDS
-
-    m = cfg.mamujoco
-    _check(m.obsk >= 0, "mamujoco.obsk", f"must be >= 0, got {m.obsk}")
-    _check(m.max_steps > 0, "mamujoco.max_steps", f"must be positive, got {m.max_steps}")
-    _check(
-        m.backend in BACKENDS,
-        "mamujoco.backend",
-        f"expected one of {', '.join(BACKENDS)}, got {m.backend!r}",
-    )
-    x = cfg.external
-    _check(x.workers >= 0, "external.workers", f"must be >= 0, got {x.workers}")
-    _check(x.timeout_s > 0, "external.timeout_s", f"must be positive, got {x.timeout_s}")
-    for key in ("fault_rate", "worker_fault_rate"):
-        rate = getattr(x, key)
-        _check(0 <= rate < 1, f"external.{key}", f"must lie in [0, 1), got {rate}")
-    for key in ("total_timesteps", "num_envs", "num_seeds", "updates_per_call", "keep_checkpoints"):
-        _check(getattr(cfg, key) > 0, key, f"must be positive, got {getattr(cfg, key)}")
-    _check(cfg.devices >= 0, "devices", f"must be >= 0, got {cfg.devices}")
-    _check(cfg.split in SPLITS, "split", f"expected one of {', '.join(SPLITS)}, got {cfg.split!r}")
-    _check(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
-    p = cfg.ppo
-    for key in ("rollout_len", "epochs", "num_minibatches"):
-        _check(getattr(p, key) > 0, f"ppo.{key}", f"must be positive, got {getattr(p, key)}")
-    for key in ("lr", "critic_lr", "max_grad_norm", "adam_eps", "huber_delta"):
-        _check(getattr(p, key) > 0, f"ppo.{key}", f"must be positive, got {getattr(p, key)}")
-    for key in ("gamma", "gae_lambda"):
-        _check(
-            0 <= getattr(p, key) <= 1, f"ppo.{key}", f"must lie in [0, 1], got {getattr(p, key)}"
-        )
-    _check(0 < p.clip_eps < 1, "ppo.clip_eps", f"must lie in (0, 1), got {p.clip_eps}")
-    _check(p.ent_coef >= 0, "ppo.ent_coef", f"must be >= 0, got {p.ent_coef}")
-    _check(p.value_clip >= 0, "ppo.value_clip", f"must be >= 0, got {p.value_clip}")
-    _check(
-        p.value_loss in ("huber", "mse"),
-        "ppo.value_loss",
-        f"expected huber or mse, got {p.value_loss!r}",
-    )
-    off_policy = ALGO_REGISTRY[cfg.algo].off_policy
-    _check(
-        off_policy or cfg.batch_steps % p.num_minibatches == 0,
-        "ppo.num_minibatches",
-        f"num_envs * rollout_len = {cfg.batch_steps} does not split into "
-        f"{p.num_minibatches} minibatches",
-    )
-    t = cfg.td3
-    for key in ("train_interval", "batch_size", "buffer_size", "n_step", "policy_freq"):
-        _check(getattr(t, key) > 0, f"td3.{key}", f"must be positive, got {getattr(t, key)}")
-    for key in ("updates_per_train", "actor_lr", "critic_lr"):
-        _check(getattr(t, key) > 0, f"td3.{key}", f"must be positive, got {getattr(t, key)}")
-    for key in ("warmup_steps", "expl_noise", "policy_noise", "noise_clip"):
-        _check(getattr(t, key) >= 0, f"td3.{key}", f"must be >= 0, got {getattr(t, key)}")
-    for key in ("gamma", "tau"):
-        _check(
-            0 <= getattr(t, key) <= 1, f"td3.{key}", f"must lie in [0, 1], got {getattr(t, key)}"
-        )
-    if off_policy:
-        per_env = t.buffer_size // cfg.num_envs
-        _check(
-            per_env >= max(t.n_step, t.train_interval),
-            "td3.buffer_size",
-            f"{t.buffer_size} holds {per_env} transitions per environment, fewer than "
-            f"td3.n_step and td3.train_interval",
-        )
-        _check(cfg.net.rnn == "none", "net.rnn", f"{cfg.algo} has feed-forward policies only")
-        _check(
-            t.chain_target in ("kstep", "onestep"),
-            "td3.chain_target",
-            f"expected kstep or onestep, got {t.chain_target!r}",
-        )
-        _check(
-            t.chain_target == "kstep" or t.n_step == 1,
-            "td3.chain_target",
-            f"onestep targets read one transition: td3.n_step must be 1, got {t.n_step}",
-        )
-        _check(not cfg.sweep, "sweep", f"{cfg.algo} runs no hyper-parameter sweeps yet")
-    c = cfg.acpo
-    _check(
-        c.belief in ("sample", "mode", "none"),
-        "acpo.belief",
-        f"expected sample, mode or none, got {c.belief!r}",
-    )
-    _check(
-        c.critic_view in ("global", "local"),
-        "acpo.critic_view",
-        f"expected global or local, got {c.critic_view!r}",
-    )
-    _check(
-        c.critic_prefix in ("actual", "predicted"),
-        "acpo.critic_prefix",
-        f"expected actual or predicted, got {c.critic_prefix!r}",
-    )
-    _check(
-        0 <= c.lambda_micro <= 1, "acpo.lambda_micro", f"must lie in [0, 1], got {c.lambda_micro}"
-    )
-    n = cfg.net
-    _check(n.rnn in ("none", "gru"), "net.rnn", f"expected none or gru, got {n.rnn!r}")
-    _check(n.rnn_hidden > 0, "net.rnn_hidden", f"must be positive, got {n.rnn_hidden}")
-    _check(p.chunk_len > 0, "ppo.chunk_len", f"must be positive, got {p.chunk_len}")
-    if n.rnn != "none":
-        _check(
-            p.rollout_len % p.chunk_len == 0,
-            "ppo.chunk_len",
-            f"{p.chunk_len} does not divide ppo.rollout_len={p.rollout_len}",
-        )
-        chunks = cfg.num_envs * (p.rollout_len // p.chunk_len)
-        _check(
-            chunks % p.num_minibatches == 0,
-            "ppo.num_minibatches",
-            f"the {chunks} sequence chunks (num_envs * rollout_len / chunk_len) do not split "
-            f"into {p.num_minibatches} minibatches",
-        )
-    for key in ("actor_hidden", "critic_hidden"):
-        h = getattr(n, key)
-        _check(
-            len(h) > 0 and all(x > 0 for x in h),
-            f"net.{key}",
-            f"needs positive sizes, got {list(h)}",
-        )
-    from acjax.nets import ACTIVATIONS
-
-    _check(
-        n.activation in ACTIVATIONS,
-        "net.activation",
-        f"expected one of {sorted(ACTIVATIONS)}, got {n.activation!r}",
-    )
+def _validate_swept(cfg: Config, where: str) -> None:
+    """cfg with one swept value set: its error names the sweep (`where`)."""
+    try:
+        cfg.validate()
+    except ConfigError as e:
+        raise ConfigError(f"config key '{where}': {str(e).split(': ', 1)[1]}") from None

@@ -13,7 +13,7 @@ Each agent acts on its own observation (and, for ACPO, on its own predictions of
 agents): execution is decentralized; the critic is not used. Reported per run and mode: mean
 episode return with its standard error, and the win rate where the world has one; written to
 `RUN_DIR/eval.json` and printed. For the warehouse port, `--gif` (default on) also writes a GIF
-of one sampled episode of the first run (`acjax.replay.render_run`).
+of one sampled episode of the first run (`acjax.recording.render_run`).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def evaluate_run(
         results.append(row)
     out = {"env": cfg.env, "algo": cfg.algo, "update": last, "steps": steps, "runs": results}
     if gif and hasattr(world, "layout"):  # the warehouse port: a GIF of one episode
-        from acjax.replay import render_run
+        from acjax.recording import render_run
 
         path, _ = render_run(run_dir, run_dir / "eval-episode.gif", steps=min(steps, 200))
         out["gif"] = str(path)

@@ -81,7 +81,7 @@ class OffPolicyTrainer:
         d = t.policy_freq if self.how.delayed else 1
         self.policy_freq = d
         self.cycles = max(1, math.ceil(t.train_interval * t.updates_per_train / d))
-        self.steps_per_update = cfg.num_envs * t.train_interval
+        self.steps_per_update = cfg.batch_steps
         if t.batch_size % self.env_devices:  # each device samples from its environments
             raise ConfigError(
                 f"config key 'td3.batch_size': {t.batch_size} does not split over "

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from acjax import algos
 from acjax import losses as L
 from acjax.algos.base import input_dims
-from acjax.config import ConfigError, with_values
+from acjax.config import minibatch_chunks, with_values
 from acjax.nets import make_head, make_nets
 from acjax.ppo import Batch, PPOContext, Transition
 from acjax.runner import (
@@ -63,13 +63,8 @@ class PPOTrainer:
         self.dim_mask = jnp.asarray(self.spec.action_dim_mask())
         self.local_envs = layout.local_envs
         self.chunk_len = cfg.ppo.chunk_len if cfg.net.rnn != "none" else 1
-        chunks = cfg.ppo.rollout_len // self.chunk_len * self.local_envs
-        if chunks % cfg.ppo.num_minibatches:
-            raise ConfigError(
-                f"config key 'ppo.num_minibatches': the {chunks} sequence chunks of one device "
-                f"do not split into {cfg.ppo.num_minibatches} minibatches"
-            )
-        self.steps_per_update = cfg.num_envs * cfg.ppo.rollout_len
+        minibatch_chunks(cfg, layout.env_devices)  # the minibatches split each device's chunks
+        self.steps_per_update = cfg.batch_steps
         self.num_updates = cfg.num_updates
         self.loss_names = ("actor_loss", "value_loss", "grad_norm")  # checked for NaN/inf
         self.metric_names = (

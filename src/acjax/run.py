@@ -120,7 +120,7 @@ def train(cfg: Config, env=None, stop: StopFlag | None = None) -> dict:
         with StopFlag() as own:
             return train(cfg, env, own)
     from acjax.config import to_dict
-    from acjax.logging import MetricsWriter, Progress, TensorBoard
+    from acjax.runlog import MetricsWriter, Progress, TensorBoard
 
     t_start = time.perf_counter()
     primary = jax.process_index() == 0

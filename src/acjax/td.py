@@ -73,12 +73,6 @@ def chained_micro_targets(reward, terminated, q_same, q_next0, gamma):
     return jnp.concatenate([inner, last[..., None]], axis=-1)
 
 
-def smoothed(action, key, noise: float, clip: float, low=-1.0, high=1.0):
-    """TD3's target policy smoothing: a + clip(N(0, noise), -clip, clip), clipped to the box."""
-    eps = jnp.clip(noise * jax.random.normal(key, action.shape, action.dtype), -clip, clip)
-    return jnp.clip(action + eps, low, high)
-
-
 def polyak(target, online, tau: float):
     """Target parameters moved towards the online ones: (1 - tau) * target + tau * online."""
     return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)

@@ -16,7 +16,7 @@ and, off-policy (`acjax.offpolicy`: replay, deterministic policies, TD targets):
     hatd3    independent acting   centralized twin Q(s, a)               sequential actor updates
     maddpg   independent acting   centralized Q(s, a)                    no TD3 additions
 
-This module imports nothing heavy: the config reads `NAMES` and `REGISTRY` from it.
+This module imports nothing heavy: the config reads `NAMES`, `REGISTRY` and `SWEEPABLE` from it.
 """
 
 from __future__ import annotations
@@ -24,16 +24,39 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+# the keys the compiled PPO update takes as arrays (`sweep.<key>=[...]`;
+# `acjax.onpolicy.PPOTrainer.context` builds the run's config from them)
+SWEEPABLE = (
+    "ppo.lr",
+    "ppo.critic_lr",
+    "ppo.clip_eps",
+    "ppo.ent_coef",
+    "ppo.gamma",
+    "ppo.gae_lambda",
+    "ppo.max_grad_norm",
+    "ppo.huber_delta",
+    "ppo.adam_eps",
+    "acpo.lambda_micro",
+)
+
 
 @dataclass(frozen=True)
 class AlgoInfo:
+    """An algorithm's entry: where it lives and the constraints it puts on the config (checked by
+    `acjax.config.Config.validate` and `acjax.config.validate`)."""
+
     module: str  # where the factory lives
     factory: str  # factory(cfg, spec, head) -> Algorithm
     share_params: bool | None = None  # a value the algorithm forces on net.share_params
     why: str = ""
     off_policy: bool = False  # trained by acjax.offpolicy.OffPolicyTrainer (continuous actions)
+    continuous_only: bool = False  # worlds with continuous actions only
+    feed_forward_only: bool = False  # net.rnn must be none
+    sweepable: tuple[str, ...] = SWEEPABLE  # keys it can sweep in one program (none: no sweeps)
 
 
+# the off-policy family (`acjax.offpolicy`): continuous actions, feed-forward, no sweeps yet
+_OFF_POLICY = dict(off_policy=True, continuous_only=True, feed_forward_only=True, sweepable=())
 REGISTRY = {
     "mappo": AlgoInfo("acjax.algos.mappo", "mappo"),
     "ippo": AlgoInfo("acjax.algos.mappo", "ippo"),
@@ -42,15 +65,15 @@ REGISTRY = {
     "happo": AlgoInfo(
         "acjax.algos.happo", "happo", share_params=False, why="happo trains per-agent parameters"
     ),
-    "ac_td3": AlgoInfo("acjax.algos.td3", "ac_td3", off_policy=True),
+    "ac_td3": AlgoInfo("acjax.algos.td3", "ac_td3", **_OFF_POLICY),
     "hatd3": AlgoInfo(
         "acjax.algos.td3",
         "hatd3",
         share_params=False,
-        off_policy=True,
         why="hatd3 trains per-agent parameters",
+        **_OFF_POLICY,
     ),  # fmt: skip
-    "maddpg": AlgoInfo("acjax.algos.td3", "maddpg", share_params=False, off_policy=True),
+    "maddpg": AlgoInfo("acjax.algos.td3", "maddpg", share_params=False, **_OFF_POLICY),
 }
 NAMES = tuple(REGISTRY)
 

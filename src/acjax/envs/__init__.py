@@ -10,12 +10,12 @@ jumanji-rware-small-8ag-hard).
 - `matrix-continuous`: the continuous two-agent climbing-like game, actions in [-1, 1]
   (envs/matrix.py, ContinuousMatrixGame)
 - `external-rware-<size>-<N>ag[-easy|-hard]`: the original `rware` package stepped on the host
-  through the callback adapter (envs/external.py)
+  through the callback adapter (envs/external/)
 - `pettingzoo:<module>`: a PettingZoo parallel environment whose agents share their spaces,
   through the adapter (for instance `pettingzoo:mpe2.simple_spread_v3`); the config's
   `env_kwargs` are its constructor's keyword arguments
 - `smacv2-<scenario>`: SMACv2 (StarCraft II) through the adapter, for instance
-  `smacv2-protoss_5_vs_5`; needs SMACv2 and StarCraft II installed (envs/external.py)
+  `smacv2-protoss_5_vs_5`; needs SMACv2 and StarCraft II installed (envs/external/)
 - the config's `external` section says how the host runs the instances of these worlds
   (in this process or in worker processes) and injects faults for drills
 - `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance

@@ -39,7 +39,7 @@ def known_names() -> list[str]:
 
 
 def _unknown(name: str, detail: str) -> ValueError:
-    from acjax.config import did_you_mean
+    from acjax.config_io import did_you_mean
 
     hint = did_you_mean(name, known_names())
     return ValueError(f"unknown env {name!r}{hint or detail}")

@@ -42,7 +42,7 @@ def per_seed(trainer, learner, stat, samples: int = 1000) -> np.ndarray:
     mask = jnp.ones((samples, spec.num_agents, spec.num_actions), bool)
 
     def one(params, key):
-        return stat(*trainer.act(params["actor"], obs, mask, key)[:2])
+        return stat(*trainer.act(params, obs, mask, key)[:2])
 
     keys = jax.random.split(jax.random.PRNGKey(123), trainer.cfg.num_seeds)
     return np.asarray(jax.jit(jax.vmap(one))(learner.params, keys))

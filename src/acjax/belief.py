@@ -89,7 +89,8 @@ def belief_chain_square(
     step_fn(h, x, reset) -> (h', out) is one step of the policy network (agent i's in row i) on
     inputs [..., N, D] and memories [..., N, H]; `head` turns outputs into distributions and
     encodes actions into prefix slots. mode: `sample` (predictions sampled, as in the paper),
-    `mode` (the argmax, or the Gaussian's mean) or `none` (empty prefix, ablation). Agent i's own
+    `mode` (the argmax, or the Gaussian's mean), `soft` (the predicted probability vector
+    itself, as the authors' code feeds it; discrete actions) or `none` (empty prefix, ablation). Agent i's own
     action respects its mask; predictions of a discrete a_j are unmasked (agent i cannot see j's
     mask) unless `belief_mask`; predictions of a continuous a_j use j's true dimensions.
     Returns (actions, log_probs [..., N], inputs [..., N, D], memories [..., N, H]) where inputs
@@ -138,9 +139,12 @@ def belief_chain_square(
         h_own = jnp.where(is_j[:, None], h_new, h_own)
         if mode != "none":
             pred = head.prediction_dist(out, mask[..., j, None, :], belief_mask)
-            a_pred = head.draw(pred, noise) if mode == "sample" else pred.mode()
+            if mode == "soft":
+                enc = pred.probs
+            else:
+                enc = head.encode(head.draw(pred, noise) if mode == "sample" else pred.mode())
             write = (agents[:, None] > j) & (slots[None, :] == j)  # [N(i), N-1]
-            prefix = jnp.where(write[..., None], head.encode(a_pred)[..., None, :], prefix)
+            prefix = jnp.where(write[..., None], enc[..., None, :], prefix)
         return (prefix, actions, logp, x_own, h_own), None
 
     prefix = empty_prefix((*batch, n), n, head.slot_dim)
@@ -206,10 +210,12 @@ def belief_chain(
             if mode == "sample":
                 lo = pred_row(j, n)
                 noise = jax.lax.slice_in_dim(pred_noise, lo, lo + n - 1 - j, axis=ax + 1)
-                a_pred = head.draw(pred, noise)
+                enc = head.encode(head.draw(pred, noise))
+            elif mode == "soft":
+                enc = pred.probs
             else:
-                a_pred = pred.mode()
-            enc = head.encode(a_pred)  # [..., N - j - 1, S]: slot j of agents j+1..
+                enc = head.encode(pred.mode())
+            # enc [..., N - j - 1, S]: slot j of agents j+1..
             prefix = prefix.at[(slice(None),) * ax + (slice(j + 1, None), j)].set(enc)
             if first is not None:
                 pre = pre.at[(slice(None),) * ax + (slice(j + 1, None),)].add(

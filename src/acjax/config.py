@@ -105,17 +105,26 @@ class PPOConfig:
         require_one_of(self, "ppo", "value_loss", ("huber", "mse"))
 
 
+BELIEFS = ("sample", "mode", "none", "soft", "net")  # acpo.belief
+SOFT_BELIEFS = ("soft", "net")  # probability vectors: discrete actions only
+
+
 @dataclass(frozen=True)
 class ACPOConfig:
-    belief: str = "sample"  # sample | mode | none (ablation: empty prefix)
+    # sample | mode | none (ablation: empty prefix) | soft (probability vectors from the chain) |
+    # net (probability vectors from a belief network, the authors' warehouse setting)
+    belief: str = "sample"
     belief_mask: bool = False  # apply agent j's action mask to predictions of a_j
+    belief_lr: float = 1e-3  # acpo.belief=net: the belief network's Adam learning rate
+    belief_hidden: tuple[int, ...] = (64, 64)  # acpo.belief=net: its hidden layer widths
     critic_view: str = "global"  # global | local
     critic_prefix: str = "actual"  # actual | predicted
     lambda_micro: float = 0.0  # 0 = gae_lambda ** (1/N)
     aux_coef: float = -1.0  # -1 = auto: 0 with parameter sharing, 1 without
 
     def validate(self) -> None:
-        require_one_of(self, "acpo", "belief", ("sample", "mode", "none"))
+        require_one_of(self, "acpo", "belief", BELIEFS)
+        require_positive(self, "acpo", ("belief_lr",))
         require_one_of(self, "acpo", "critic_view", ("global", "local"))
         require_one_of(self, "acpo", "critic_prefix", ("actual", "predicted"))
         require_unit(self, "acpo", ("lambda_micro",))
@@ -405,6 +414,11 @@ def validate(cfg: Config) -> None:
     if ALGO_REGISTRY[cfg.algo].continuous_only and not world.spec.continuous:
         raise ConfigError(
             f"config key 'algo': {cfg.algo} needs continuous actions; {cfg.env} has discrete ones"
+        )
+    if cfg.acpo.belief in SOFT_BELIEFS and world.spec.continuous and "acpo" in cfg.algo:
+        raise ConfigError(
+            f"config key 'acpo.belief': {cfg.acpo.belief} beliefs are probability vectors over "
+            f"discrete actions; {cfg.env} has continuous ones"
         )
 
 

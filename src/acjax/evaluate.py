@@ -55,11 +55,13 @@ class GreedyHead:
         return getattr(self.head, name)
 
 
-def episodes_of(trainer, world, actor_params, episodes: int, steps: int, key, greedy: bool):
-    """`episodes` first episodes of `world` under one run's actors, vectorized, at most `steps`
-    steps each (jittable): (returns [episodes], won [episodes], finished [episodes])."""
+def episodes_of(trainer, world, params, episodes: int, steps: int, key, greedy: bool):
+    """`episodes` first episodes of `world` under one run's policies (its learner params),
+    vectorized, at most `steps` steps each (jittable): (returns [episodes], won [episodes],
+    finished [episodes])."""
     head = GreedyHead(trainer.head, greedy)
-    policy = trainer.actor.step(actor_params)
+    policy = trainer.actor.step(params["actor"])
+    acting = trainer.algo.acting.bind(params)
     k_reset, k_run = jax.random.split(key)
     state, ts = jax.vmap(world.reset)(jax.random.split(k_reset, episodes))
     hidden = trainer.actor.initial_hidden((episodes,))
@@ -67,9 +69,7 @@ def episodes_of(trainer, world, actor_params, episodes: int, steps: int, key, gr
     def body(carry, k):
         state, ts, hidden, ret, over, won, first = carry
         mask = trainer.action_mask(ts.action_mask)
-        actions, _, _, hidden = trainer.algo.acting.act(
-            policy, head, ts.obs, mask, hidden, first, k
-        )
+        actions, _, _, hidden = acting.act(policy, head, ts.obs, mask, hidden, first, k)
         state, nts = jax.vmap(world.step)(state, head.to_env(actions, mask))
         ret = ret + jnp.where(over, 0.0, nts.reward)
         won = jnp.where(over, won, nts.won & nts.done)
@@ -113,7 +113,7 @@ def evaluate_run(
     play = jax.jit(lambda p, k, g: episodes_of(trainer, world, p, episodes, steps, k, g))
     has_win = "win_rate" in world.spec.metrics
     results = []
-    actors = jax.tree.map(np.asarray, learner.params["actor"])
+    actors = jax.tree.map(np.asarray, learner.params)
     for r, (run_seed, values) in enumerate(zip(trainer.run_seeds, trainer.run_values, strict=True)):
         params = jax.tree.map(lambda x, r=r: x[r], actors)
         row = {"seed": run_seed, **dict(zip(trainer.sweep_keys, values, strict=True))}

@@ -40,7 +40,7 @@ from acjax.runner import (
     EPISODE_METRICS,
     Learner,
     episode_metrics,
-    episodes_of,
+    episode_record,
     init_runner,
     make_world,
     run_steps,
@@ -175,7 +175,7 @@ class OffPolicyTrainer:
             return carry, self.head.to_env(actions, self.dim_mask), (actor_in, actions)
 
         def record(aux, ts, nts, env_state):
-            return self._transition(*aux, ts, nts), episodes_of(ts, nts, env_state)
+            return self._transition(*aux, ts, nts), episode_record(ts, nts, env_state)
 
         runner, _, (traj, eps) = run_steps(
             self.env, runner, (), key, t.train_interval, self.local_envs, act, record
@@ -335,8 +335,8 @@ class OffPolicyTrainer:
         learner = Learner(params, opt_state, learner.value_norm, key, learner.update + 1)
         return learner, runner, metrics
 
-    def act(self, actor_params, obs, mask, key, hidden=None, reset=False):
+    def act(self, params, obs, mask, key, hidden=None, reset=False):
         """Deterministic acting with exploration noise (evaluation: `GreedyHead` takes the
         mode); (actions, what the world receives, memories)."""
-        actions, _ = self._act(actor_params, self.explore, obs, key)
+        actions, _ = self._act(params["actor"], self.explore, obs, key)
         return actions, self.head.to_env(actions, self.dim_mask), hidden

@@ -30,7 +30,7 @@ from acjax.runner import (
     Learner,
     Runner,
     episode_metrics,
-    episodes_of,
+    episode_record,
     init_runner,
     make_world,
     run_steps,
@@ -90,6 +90,7 @@ class PPOTrainer:
         params = {
             "actor": self.actor.init(k_actor, actor_dim),
             "critic": self.critic.init(k_critic, critic_dim),
+            **self.algo.acting.init_params(jax.random.fold_in(key, 7), self.spec.obs_dim),
         }
         return Learner(
             params, self.optimizer.init(params), L.ValueNorm.create(), k_learn,
@@ -110,15 +111,15 @@ class PPOTrainer:
         """The world's mask; for continuous actions also each agent's true dimensions."""
         return mask & self.dim_mask if self.head.continuous else mask
 
-    def act(self, actor_params, obs, mask, key, hidden=None, reset=False):
-        """The algorithm's acting for one batch of observations [..., N, O] (evaluation, studies):
-        (actions as sampled, what the world would receive, memories). Without `hidden` the
-        memories start at zero."""
+    def act(self, params, obs, mask, key, hidden=None, reset=False):
+        """The algorithm's acting for one batch of observations [..., N, O] with one run's
+        learner params (evaluation, studies): (actions as sampled, what the world would
+        receive, memories). Without `hidden` the memories start at zero."""
         if hidden is None:
             hidden = self.actor.initial_hidden(obs.shape[:-2])
         mask = self.action_mask(mask)
-        policy = self.actor.step(actor_params)
-        actions, _, _, hidden = self.algo.acting.act(
+        policy = self.actor.step(params["actor"])
+        actions, _, _, hidden = self.algo.acting.bind(params).act(
             policy, self.head, obs, mask, hidden, jnp.asarray(reset), key
         )
         return actions, self.head.to_env(actions, mask), hidden
@@ -127,12 +128,11 @@ class PPOTrainer:
         """T steps of every local environment: (runner, Transition [T, E, ...], Episodes)."""
         algo, head = algo or self.algo, self.head
         policy = self.actor.step(params["actor"])
+        acting = algo.acting.bind(params)
 
         def act(h, ts, k):
             mask, first = self.action_mask(ts.action_mask), ts.done
-            actions, logp, actor_in, h_new = algo.acting.act(
-                policy, head, ts.obs, mask, h, first, k
-            )
+            actions, logp, actor_in, h_new = acting.act(policy, head, ts.obs, mask, h, first, k)
             return h_new, head.to_env(actions, mask), (actor_in, mask, actions, logp, first, h)
 
         def record(aux, ts, nts, env_state):
@@ -141,7 +141,7 @@ class PPOTrainer:
                 actor_in, mask, actions, logp, ts.obs, ts.global_state, first, h, nts.final_obs,
                 nts.final_global_state, nts.reward, nts.terminated, nts.truncated, ts.alive,
             )  # fmt: skip
-            return tr, episodes_of(ts, nts, env_state)
+            return tr, episode_record(ts, nts, env_state)
 
         runner, actor_h, (traj, eps) = run_steps(
             self.env, runner, runner.actor_h, key, self.cfg.ppo.rollout_len, self.local_envs,

@@ -75,10 +75,15 @@ def adam(ppo, num_updates: int, lr) -> optax.GradientTransformation:
     )
 
 
-def joint_optimizer(ppo, num_updates: int):
-    """One optimizer over {"actor", "critic"}, each with its own learning rate."""
+def joint_optimizer(ppo, num_updates: int, extra: dict | None = None):
+    """One optimizer over {"actor", "critic"}, each with its own learning rate, and `extra`
+    optimizers of other parameters ({"belief": ...})."""
     return optax.multi_transform(
-        {"actor": adam(ppo, num_updates, ppo.lr), "critic": adam(ppo, num_updates, ppo.critic_lr)},
+        {
+            "actor": adam(ppo, num_updates, ppo.lr),
+            "critic": adam(ppo, num_updates, ppo.critic_lr),
+            **(extra or {}),
+        },
         lambda params: {k: k for k in params},
     )
 
@@ -170,10 +175,12 @@ class PPOContext:
         )
 
     def loss(self, params, batch: Batch, value_norm: L.ValueNorm):
-        """Actor and critic losses together (MAPPO, IPPO, ACPO)."""
+        """Actor and critic losses together (MAPPO, IPPO, ACPO), and the losses of the acting
+        piece's own parameters (ACPO's belief network: `Acting.param_losses`)."""
         loss, stats = self.actor_loss(self.actor.step(params["actor"]), batch)
         vl = self.value_loss(params["critic"], batch, value_norm)
-        return loss + vl, dict(stats, value_loss=vl)
+        own = self.algo.acting.param_losses(self, params, batch)
+        return loss + vl + sum(own.values()), dict(stats, value_loss=vl, **own)
 
     # ------------------------------------------------------------------ SGD
     def sgd(self, loss_fn, optimizer, params, opt_state, data, key):

@@ -19,7 +19,7 @@ import numpy as np
 from acjax.config import ConfigError, load_config
 
 
-def policy_episode(trainer, world, actor_params, steps: int, key: jax.Array):
+def policy_episode(trainer, world, params, steps: int, key: jax.Array):
     """Run the policy in one unwrapped `world` for at most `steps` steps (the episode's end
     stops it): (the world states before every step, the team return)."""
     act = jax.jit(trainer.act)
@@ -31,7 +31,7 @@ def policy_episode(trainer, world, actor_params, steps: int, key: jax.Array):
     for t in range(steps):
         key, k = jax.random.split(key)
         _, env_actions, hidden = act(
-            actor_params, ts.obs[None], ts.action_mask[None], k, hidden, jnp.asarray([t == 0])
+            params, ts.obs[None], ts.action_mask[None], k, hidden, jnp.asarray([t == 0])
         )
         states.append(state)
         state, ts = step(state, env_actions[0])
@@ -87,7 +87,7 @@ def render_run(
         raise FileNotFoundError(f"render: no checkpoint in {run_dir / 'checkpoints'}")
     learner, _ = ckpt.restore(last, (learner, runner))
     ckpt.close()
-    params = jax.tree.map(lambda x: np.asarray(x)[seed_index], learner.params["actor"])
+    params = jax.tree.map(lambda x: np.asarray(x)[seed_index], learner.params)
     states, total = policy_episode(trainer, world, params, steps, jax.random.key(seed))
     frames, fps = frames_of(world, states)
     stride = max(1, int(np.ceil(fps / max_fps)))  # GIF viewers slow down faster frame rates

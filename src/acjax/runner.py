@@ -82,7 +82,7 @@ class Episodes(NamedTuple):
     restarts: jax.Array  # instances restarted after a fault at this step
 
 
-def episodes_of(ts, nts, env_state) -> Episodes:
+def episode_record(ts, nts, env_state) -> Episodes:
     """The episode record of one step from the time steps before (ts) and after (nts) it."""
     del ts
     done = jnp.logical_or(nts.terminated, nts.truncated)

@@ -17,22 +17,23 @@ The paper Agent-Chained Policy Optimization, §4-6; how acjax reads it: docs/acp
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 
 from acjax import advantages as adv_lib
-from acjax.algos.base import Algorithm
+from acjax.algos.base import Algorithm, OwnsNoParams
 from acjax.algos.mappo import GAE, JointPPO, StateCritic, critic_view
 from acjax.belief import belief_chain, empty_prefix, policy_inputs, split_inputs
 from acjax.losses import moments
-from acjax.nets import agent_ids, join_inputs
+from acjax.nets import Net, agent_ids, join_inputs
 from acjax.runner import AXIS
 
 
 @dataclass(frozen=True)
-class BeliefChain:
+class BeliefChain(OwnsNoParams):
     n: int
     slot_dim: int
     mode: str = "sample"  # sample | mode | none
@@ -77,13 +78,84 @@ class BeliefChain:
         return self.aux_coef * jnp.sum(per_pair * valid) / jnp.sum(valid)
 
 
+@dataclass(frozen=True)
+class BeliefNetActing:
+    """The authors' warehouse acting (docs/acpo.md §8): agent i's belief about agent j < i is
+    the probability vector softmax(B(o_i, one-hot i, one-hot j)) of a separate belief network B
+    (parameters `params["belief"]`, its own Adam), not a chain of the policy's own predictions;
+    agent i then samples a_i ~ pi(. | o_i, id=i, beliefs) in one call of its policy. B is
+    trained by the cross-entropy from agent j's policy distribution to B's prediction
+    (`param_losses`), without gradient into the policy."""
+
+    n: int
+    slot_dim: int
+    net: object  # acjax.nets.Net: [o, one-hot i, one-hot j] -> logits over agent j's actions
+    belief_mask: bool = False
+    lr: float = 1e-3
+    params: object = None  # B's parameters (`bind`)
+
+    inputs = BeliefChain.inputs
+    aux_loss = BeliefChain.aux_loss
+    mode = "net"
+    aux_coef = 0.0
+
+    def init_params(self, key, obs_dim: int) -> dict:
+        x = jnp.zeros((obs_dim + 2 * self.n,))
+        return {"belief": jax.jit(self.net.init)(key, jnp.zeros((0,)), x, jnp.asarray(False))}
+
+    def bind(self, params):
+        return dataclasses.replace(self, params=params["belief"])
+
+    def logits(self, belief_params, obs):
+        """B's logits of every pair: [..., N(i), N(j), A] (pairs j >= i are unused)."""
+        n = self.n
+        lead = (*obs.shape[:-1], n)  # [..., N(i), N(j)]
+        o = jnp.broadcast_to(obs[..., :, None, :], (*lead, obs.shape[-1]))
+        eye = jnp.eye(n)
+        ids_i = jnp.broadcast_to(eye[:, None, :], (*lead, n))
+        ids_j = jnp.broadcast_to(eye[None, :, :], (*lead, n))
+        x = jnp.concatenate([o, ids_i, ids_j], axis=-1)
+        h = jnp.zeros((*lead, 0))
+        return self.net.apply(belief_params, h, x, jnp.zeros(lead, bool))[1]
+
+    def beliefs(self, belief_params, obs, mask):
+        """The prefix slots: agent i's probability vector for a_j in slot j < i, else zero,
+        [..., N, N-1, A]; with `belief_mask` agent j's unavailable actions get none."""
+        logits = self.logits(belief_params, obs)[..., : self.n - 1, :]
+        if self.belief_mask:
+            logits = jnp.where(mask[..., None, : self.n - 1, :], logits, -jnp.inf)
+        lower = jnp.arange(self.n - 1)[None, :] < jnp.arange(self.n)[:, None]  # j < i
+        return jax.nn.softmax(logits, axis=-1) * lower[..., None]
+
+    def act(self, policy, head, obs, mask, hidden, reset, key):
+        ids = agent_ids(self.n, obs.shape[:-2])
+        x = policy_inputs(obs, ids, self.beliefs(self.params, obs, mask))
+        hidden, out = policy(hidden, x, reset)
+        dist = head.dist(out, mask)
+        actions = dist.sample(seed=key)
+        return actions, dist.log_prob(actions), x, hidden
+
+    def param_losses(self, ctx, params, batch) -> dict:
+        """B's loss on the update's batch: the cross-entropy from agent j's policy distribution
+        (the actor's, no gradient) to B's prediction of it by agent i, over pairs j < i and
+        samples: the `belief_loss` metric."""
+        out, _ = ctx.actor_outputs(ctx.actor.step(jax.lax.stop_gradient(params["actor"])), batch)
+        target = ctx.head.dist(out, batch.mask).probs  # [C, L, N(j), A]
+        obs = split_inputs(batch.actor_in, self.n, self.slot_dim)[0]
+        logp = jax.nn.log_softmax(self.logits(params["belief"], obs), axis=-1)
+        ce = -jnp.sum(target[..., None, :, :] * logp, axis=-1)  # [C, L, N(i), N(j)]
+        pairs = jnp.arange(self.n)[None, :] < jnp.arange(self.n)[:, None]  # j < i
+        per_pair = jnp.mean(ce.reshape(-1, self.n, self.n), axis=0)
+        return {"belief_loss": jnp.sum(per_pair * pairs) / jnp.sum(pairs)}
+
+
 def prediction_match(actor_in, actions, head, n: int) -> jax.Array:
     """The share of agent i's predictions a~_j (j < i) written into its policy inputs that
     equal the actual a_j, over every such pair and sample (discrete actions; a diagnostic of
     the belief chain, the `pred_match` metric)."""
     prefix = split_inputs(actor_in, n, head.slot_dim)[2]  # [..., N(i), N-1, S]
-    actual = head.encode(actions)[..., : n - 1, :]  # [..., N-1, S]
-    same = jnp.all(prefix == actual[..., None, :, :], axis=-1)  # [..., N(i), N-1]
+    # the predicted action: the one-hot's index, or the likeliest of a probability vector
+    same = jnp.argmax(prefix, axis=-1) == actions[..., None, : n - 1]  # [..., N(i), N-1]
     lower = jnp.arange(n - 1)[None, :] < jnp.arange(n)[:, None]  # slot j < i holds a~_j
     return jnp.sum(same * lower) / (lower.sum() * same[..., 0, 0].size)
 
@@ -154,12 +226,13 @@ class ChainDiagnostics:
 
     pred_match: bool
     prefix_sens: bool
+    belief_net: bool = False  # `belief_loss` (from the optimization phase)
 
     @property
     def names(self) -> tuple[str, ...]:
-        return (("pred_match",) if self.pred_match else ()) + (
-            ("prefix_sens",) if self.prefix_sens else ()
-        )
+        on = {"pred_match": self.pred_match, "prefix_sens": self.prefix_sens}
+        on["belief_loss"] = self.belief_net
+        return tuple(k for k, v in on.items() if v)
 
     def __call__(self, ctx, critic_params, traj, values, critic_h):
         out = {}
@@ -174,7 +247,11 @@ class ChainDiagnostics:
 def diagnostics(cfg, spec, head, chained: bool) -> ChainDiagnostics:
     multi = spec.num_agents > 1
     chain = multi and not head.continuous and cfg.acpo.belief != "none"
-    return ChainDiagnostics(chain, chained and multi)
+    return ChainDiagnostics(chain, chained and multi, cfg.acpo.belief == "net")
+
+
+def _optimization(cfg) -> JointPPO:
+    return JointPPO(cfg.acpo.belief_lr if cfg.acpo.belief == "net" else None)
 
 
 @dataclass(frozen=True)
@@ -190,11 +267,14 @@ class ChainedGAE:
         )
 
 
-def belief_acting(cfg, spec, head) -> BeliefChain:
-    aux = cfg.acpo.aux_coef
+def belief_acting(cfg, spec, head) -> BeliefChain | BeliefNetActing:
+    c, n = cfg.acpo, spec.num_agents
+    if c.belief == "net":
+        net = Net(tuple(c.belief_hidden), head.slot_dim, 1.0)
+        return BeliefNetActing(n, head.slot_dim, net, c.belief_mask, c.belief_lr)
+    aux = c.aux_coef
     aux = aux if aux >= 0 else (0.0 if cfg.net.share_params else 1.0)
-    n = spec.num_agents
-    return BeliefChain(n, head.slot_dim, cfg.acpo.belief, cfg.acpo.belief_mask, aux)
+    return BeliefChain(n, head.slot_dim, c.belief, c.belief_mask, aux)
 
 
 def acpo(cfg, spec, head) -> Algorithm:
@@ -204,7 +284,7 @@ def acpo(cfg, spec, head) -> Algorithm:
     lambda_m = ppo.gae_lambda ** (1.0 / n) if auto else c.lambda_micro
     adv = ChainedGAE(ppo.gamma ** (1.0 / n), lambda_m)
     diag = diagnostics(cfg, spec, head, chained=True)
-    return Algorithm("acpo", belief_acting(cfg, spec, head), critic, adv, JointPPO(), diag)
+    return Algorithm("acpo", belief_acting(cfg, spec, head), critic, adv, _optimization(cfg), diag)
 
 
 def acpo_nochain(cfg, spec, head) -> Algorithm:
@@ -212,4 +292,6 @@ def acpo_nochain(cfg, spec, head) -> Algorithm:
     gae = GAE(cfg.ppo.gamma, cfg.ppo.gae_lambda)
     critic = StateCritic("global")
     diag = diagnostics(cfg, spec, head, chained=False)
-    return Algorithm("acpo_nochain", belief_acting(cfg, spec, head), critic, gae, JointPPO(), diag)
+    return Algorithm(
+        "acpo_nochain", belief_acting(cfg, spec, head), critic, gae, _optimization(cfg), diag
+    )

@@ -29,6 +29,17 @@ class Acting(Protocol):
         """An extra actor loss on the update's batch (0 for most); policy_out(x) evaluates the
         actor at the batch's memories on inputs x [C, L, ..., N, D]."""
 
+    def init_params(self, key: jax.Array, obs_dim: int) -> dict:
+        """Parameters the acting piece owns besides the actor ({} for most; ACPO's belief
+        network: {"belief": ...}), added to the learner's params."""
+
+    def bind(self, params) -> Acting:
+        """The piece reading its own parameters from the learner's `params` (itself for most)."""
+
+    def param_losses(self, ctx, params, batch) -> dict:
+        """{name: loss} on the parameters of `init_params`, added to the update's loss and
+        reported as metrics ({} for most)."""
+
 
 class Critic(Protocol):
     """What each agent's value function sees, and the value a truncated step bootstraps from."""
@@ -71,6 +82,19 @@ class Diagnostics(Protocol):
     def __call__(self, ctx, critic_params, traj, values, critic_h) -> dict:
         """{name: scalar} from the rollout `traj` (`acjax.ppo.Transition` [T, E, ...]), the
         critic's values [T, E, N] and its memories entering each step."""
+
+
+class OwnsNoParams:
+    """The `Acting` methods of a piece without parameters of its own."""
+
+    def init_params(self, key, obs_dim):
+        return {}
+
+    def bind(self, params):
+        return self
+
+    def param_losses(self, ctx, params, batch):
+        return {}
 
 
 class NoDiagnostics:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax.numpy as jnp
+import optax
 
 from acjax import advantages as adv_lib
-from acjax.algos.base import Algorithm
+from acjax.algos.base import Algorithm, OwnsNoParams
 from acjax.nets import agent_ids, join_inputs
 from acjax.ppo import joint_optimizer
 
@@ -29,7 +30,7 @@ def critic_view(view: str, obs, global_state):
     return jnp.broadcast_to(global_state[..., None, :], (*obs.shape[:-1], global_state.shape[-1]))
 
 
-class IndependentActing:
+class IndependentActing(OwnsNoParams):
     """Every agent samples its own action from pi(. | o_i, id=i)."""
 
     def inputs(self, obs):
@@ -90,11 +91,16 @@ class GAE:
         return adv.reshape(t, e, n), targets.reshape(t, e, n)
 
 
+@dataclass(frozen=True)
 class JointPPO:
-    """PPO epochs x minibatches on actor and critic together (`PPOContext.joint_epochs`)."""
+    """PPO epochs x minibatches on actor and critic together (`PPOContext.joint_epochs`);
+    `belief_lr`: plain Adam on ACPO's belief network too, where it has one."""
+
+    belief_lr: float | None = None
 
     def make_optimizer(self, ppo, num_updates):
-        return joint_optimizer(ppo, num_updates)
+        extra = {} if self.belief_lr is None else {"belief": optax.adam(self.belief_lr)}
+        return joint_optimizer(ppo, num_updates, extra)
 
     def optimize(self, ctx, params, opt_state, batch, value_norm, key):
         return ctx.joint_epochs(params, opt_state, batch, value_norm, key)

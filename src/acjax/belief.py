@@ -92,7 +92,8 @@ def belief_chain_square(
     `mode` (the argmax, or the Gaussian's mean), `soft` (the predicted probability vector
     itself, as the authors' code feeds it; discrete actions) or `none` (empty prefix, ablation).
     Agent i's own action respects its mask; predictions of a discrete a_j are unmasked (agent i
-    cannot see j's mask) unless `belief_mask`; predictions of a continuous a_j use j's true dimensions.
+    cannot see j's mask) unless `belief_mask`; predictions of a continuous a_j use j's true
+    dimensions.
     Returns (actions, log_probs [..., N], inputs [..., N, D], memories [..., N, H]) where inputs
     are exactly those each agent used for its own action (its predicted prefix included).
 

@@ -187,3 +187,14 @@ def test_external_adapter_at_the_authors_layout_agrees_with_the_port():
     # the dense map delivers under a random policy too, and the team mean scales the reward
     rewards = stats["port"]["team reward per step"]
     assert rewards.mean() > 0 and np.all(np.isin(np.round(rewards * 4 * MAX_STEPS, 6) % 1, 0))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", AUTHORS_RWARE)
+def test_authors_tasks_full_episodes_match_original(task):
+    """Each of the authors' eight tasks: a full 500-step episode and 200 random states."""
+    env = make(task)
+    size, n, difficulty = env.size, env.num_agents, env.difficulty
+    run_rollout(size, n, 500, seed=n, difficulty=difficulty, **AUTHORS, team_mean=True)
+    p = run_random_states(size, n, 200, seed=n, difficulty=difficulty, **AUTHORS, team_mean=True)
+    assert p.transitions >= 700 and p.deliveries > 0

@@ -51,15 +51,16 @@ cells by the column height; rware 1.0.1 (`version=1`) computes the grid size fro
 height too, but its highway rule is written for height 8 (`y % 9 == 0`, queue `y > H - 11`).
 Both agree at height 8; at height 1 the authors of ACPO ran 1.0.1's rule: tiny 4x10 with 8
 shelves, small 6x10 with 16 (2.0.0's rule at height 1: 4 and 10 shelves). Everything else in
-a step is the same code in both versions (docs/references.md, "rware 1.0.1 and 2.0.0").
+a step is the same code in both versions (docs/references.md, "rware 1.0.1 and 2.0.0, and the
+authors' warehouse").
 
 Observations: rware's flattened vector (`observe`), 8 + 7 (2r + 1)^2 floats (71 for sensor range
 r = 1); the global state is the concatenation of all agents' observations. Rewards:
 `agent_rewards` [N] are rware's individual rewards, `reward` their sum; with `team_mean` every
-agent gets the sum / N, and so does `reward` (as the authors of ACPO trained). Nothing terminates an
-episode; the step limit is reported as truncation. rware has no action masks: all actions are
-always available. `state_from_rware` and `write_state_to_rware` convert between an original
-`rware.Warehouse` and `RwareState` (for the tests).
+agent gets the sum / N, and so does `reward` (as the authors of ACPO trained). Nothing
+terminates an episode; the step limit is reported as truncation. rware has no action masks:
+all actions are always available. `state_from_rware` and `write_state_to_rware` convert between
+an original `rware.Warehouse` and `RwareState` (for the tests).
 """
 
 from __future__ import annotations

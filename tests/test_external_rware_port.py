@@ -306,6 +306,12 @@ def episode_statistics(world, key, envs: int) -> dict:
 def test_random_policy_statistics_agree_and_episodes_truncate_at_max_steps():
     worlds = pair("tiny", 2, max_steps=MAX_STEPS)
     assert worlds["port"].spec.max_steps == worlds["external"].spec.max_steps == MAX_STEPS
+    assert_same_statistics(worlds)
+
+
+def assert_same_statistics(worlds: dict) -> dict:
+    """`episode_statistics` of the port and the external world (both with MAX_STEPS) agree
+    within sampling error; returns them."""
     stats = {
         name: episode_statistics(w, jax.random.PRNGKey(seed), ENVS[name])
         for seed, (name, w) in enumerate(worlds.items())
@@ -328,3 +334,4 @@ def test_random_policy_statistics_agree_and_episodes_truncate_at_max_steps():
             failures.append(line)
     print("\n".join(report))
     assert not failures, "\n".join(failures)
+    return stats

@@ -46,12 +46,21 @@ class DrawRecorder:
         return getattr(self.rng, name)
 
 
-def original(size: str, n: int, difficulty: str = "normal", sensor_range: int = 1) -> Warehouse:
-    """The original, constructed exactly as rware registers `rware-{size}-{n}ag...-v2`."""
+def original(
+    size: str,
+    n: int,
+    difficulty: str = "normal",
+    sensor_range: int = 1,
+    column_height: int = 8,
+    version: int = 2,
+) -> Warehouse:
+    """The original, constructed exactly as rware registers `rware-{size}-{n}ag...-v2` (at
+    `column_height`; rware 1.0.1's layout for `version=1`, as a layout string)."""
     rows, cols = wr.SIZES[size]
+    layout = wr.Layout.from_params(rows, cols, column_height, version).to_rware_string()
     return Warehouse(
         shelf_columns=cols,
-        column_height=8,
+        column_height=column_height,
         shelf_rows=rows,
         n_agents=n,
         msg_bits=0,
@@ -60,23 +69,46 @@ def original(size: str, n: int, difficulty: str = "normal", sensor_range: int = 
         max_inactivity_steps=None,
         max_steps=500,
         reward_type=RewardType.INDIVIDUAL,
+        layout=layout if version == 1 else None,
     )
 
 
 class Pair:
-    """An original warehouse and the port of the same task; the port's step is jitted once."""
+    """An original warehouse and the port of the same task; the port's step is jitted once.
+    `layout`: the port's column_height, version and team_mean."""
 
-    def __init__(self, size: str, n: int, difficulty: str = "normal", sensor_range: int = 1):
-        self.env = wr.make(size, n, difficulty, sensor_range=sensor_range)
-        self.orig = original(size, n, difficulty, sensor_range)
-        self.orig.reset(seed=0)
-        self.recorder = DrawRecorder(self.orig.np_random)
-        self.orig._np_random = self.recorder
+    def __init__(
+        self, size: str, n: int, difficulty: str = "normal", sensor_range: int = 1, **layout
+    ):
+        self.env = wr.make(size, n, difficulty, sensor_range=sensor_range, **layout)
+        self.orig = self.make_original()
         self.step = jax.jit(self.env.step_with_draws)
         self.observe = jax.jit(self.env.observe)
         self.transitions = 0
         self.deliveries = 0
         self.moves = 0
+
+    def make_original(self):
+        env = self.env
+        orig = original(
+            env.size,
+            env.num_agents,
+            env.difficulty,
+            env.sensor_range,
+            env.column_height,
+            env.version,
+        )
+        orig.reset(seed=0)
+        self.recorder = DrawRecorder(orig.np_random)
+        orig._np_random = self.recorder
+        return orig
+
+    def original_step(self, actions):
+        """The original's step: (observations, rewards, done) and the shelves it drew."""
+        self.recorder.drawn = []
+        obs, rewards, done, truncated, _ = self.orig.step([int(a) for a in actions])
+        assert not truncated
+        return obs, rewards, done, self.recorder.drawn
 
     def reset_original(self, seed: int) -> wr.RwareState:
         """Reset the original with `seed` and return the port's copy of its state."""
@@ -94,10 +126,9 @@ class Pair:
         if sync:
             wr.write_state_to_rware(self.orig, state)
         actions = np.asarray(actions, np.int32)
-        self.recorder.drawn = []
-        obs, rewards, done, truncated, _ = self.orig.step([int(a) for a in actions])
+        obs, rewards, done, drawn = self.original_step(actions)
         draws = np.full(2, -1, np.int32)
-        draws[: len(self.recorder.drawn)] = self.recorder.drawn
+        draws[: len(drawn)] = drawn
         nxt, ts = self.step(state, jnp.asarray(actions), jnp.asarray(draws))
         ref = wr.state_from_rware(self.orig, nxt.key)
         where = f"{self.env.spec.name} actions={actions.tolist()}"
@@ -106,25 +137,26 @@ class Pair:
                 np.asarray(getattr(nxt, f)), np.asarray(getattr(ref, f)), err_msg=f"{f} {where}"
             )
         np.testing.assert_array_equal(np.asarray(ts.obs), np.stack(obs), err_msg=f"obs {where}")
-        np.testing.assert_array_equal(
-            np.asarray(ts.agent_rewards), np.asarray(rewards, np.float32), err_msg=where
-        )
-        assert float(ts.reward) == float(np.sum(rewards))
-        assert bool(ts.truncated) == bool(done) and not bool(ts.terminated) and not truncated
+        expected = np.asarray(rewards, np.float32)
+        if self.env.team_mean:  # every agent gets the sum / N
+            expected = np.full_like(expected, np.sum(expected) / np.float32(len(expected)))
+        np.testing.assert_array_equal(np.asarray(ts.agent_rewards), expected, err_msg=where)
+        assert float(ts.reward) == (expected[0] if self.env.team_mean else np.sum(rewards))
+        assert bool(ts.truncated) == bool(done) and not bool(ts.terminated)
         self.transitions += 1
-        self.deliveries += len(self.recorder.drawn)
+        self.deliveries += len(drawn)
         self.moves += int(np.sum(np.any(np.asarray(nxt.agent_xy) != np.asarray(state.agent_xy), 1)))
         return nxt, ts
 
 
-def pair(size: str, n: int, difficulty: str = "normal", sensor_range: int = 1) -> Pair:
+def pair(size: str, n: int, difficulty: str = "normal", sensor_range: int = 1, **layout) -> Pair:
     """The shared Pair of a task (one compilation per task and process)."""
-    return _pair(size, n, difficulty, sensor_range)
+    return _pair(size, n, difficulty, sensor_range, *sorted(layout.items()))
 
 
 @functools.cache
-def _pair(size: str, n: int, difficulty: str, sensor_range: int) -> Pair:
-    return Pair(size, n, difficulty, sensor_range)
+def _pair(size: str, n: int, difficulty: str, sensor_range: int, *layout) -> Pair:
+    return Pair(size, n, difficulty, sensor_range, **dict(layout))
 
 
 # ------------------------------------------------------------------------ state makers
@@ -141,7 +173,7 @@ def random_state(env: wr.RwareEnv, rng: np.random.Generator) -> wr.RwareState:
         if c not in cells:
             cells.append(c)
     carry_p = rng.choice([0.0, 0.3, 0.7])
-    carriers = [i for i in range(n) if rng.random() < carry_p]
+    carriers = [i for i in range(n) if rng.random() < carry_p][:s]
     shelves = rng.permutation(s)
     carried = {i: int(shelves[k]) for k, i in enumerate(carriers)}
     blocked = {cells[i] for i in carriers}
@@ -257,8 +289,8 @@ def heuristic_actions(env: wr.RwareEnv, state: wr.RwareState, rng, eps: float = 
 
 
 # ------------------------------------------------------------------------- drivers
-def run_random_states(size, n, count, seed, difficulty="normal", sensor_range=1):
-    p = pair(size, n, difficulty, sensor_range)
+def run_random_states(size, n, count, seed, difficulty="normal", sensor_range=1, **layout):
+    p = pair(size, n, difficulty, sensor_range, **layout)
     rng = np.random.default_rng(seed)
     for _ in range(count):
         state = random_state(p.env, rng)
@@ -270,9 +302,9 @@ def run_random_states(size, n, count, seed, difficulty="normal", sensor_range=1)
     return p
 
 
-def run_rollout(size, n, steps, seed, difficulty="normal", sensor_range=1, eps=0.3):
+def run_rollout(size, n, steps, seed, difficulty="normal", sensor_range=1, eps=0.3, **layout):
     """From the original's reset: the port's state is carried over (never re-synced)."""
-    p = pair(size, n, difficulty, sensor_range)
+    p = pair(size, n, difficulty, sensor_range, **layout)
     rng = np.random.default_rng(seed)
     state = p.reset_original(seed)
     for _ in range(steps):

@@ -4,13 +4,15 @@ WORLDS = """\
 <size> is tiny, small, medium or large; <N> the number of robots (examples: rware-tiny-4ag,
 jumanji-rware-small-8ag-hard).
 - `jumanji-rware-<size>-<N>ag[-easy|-hard]`: Jumanji's RobotWarehouse (envs/warehouse_jumanji.py)
-- `rware-<size>-<N>ag[-easy|-hard]`: the JAX port faithful to the original rware
-  (envs/warehouse_rware.py)
+- `rware-<size>-<N>ag[-easy|-hard][-c<C>][-v1][-mean]`: the JAX port faithful to the original
+  rware (envs/warehouse_rware.py); `-c<C>` column height C (default 8), `-v1` rware 1.0.1's
+  layout rule, `-mean` every agent gets the team reward / N. The ACPO authors' warehouse:
+  `rware-<size>-<N>ag[-easy|-hard]-c1-v1-mean` (tiny 4x10 with 8 shelves, small 6x10 with 16)
 - `matrix-table1`, `matrix-climbing`, `matrix-penalty`: discrete matrix games (envs/matrix.py)
 - `matrix-continuous`: the continuous two-agent climbing-like game, actions in [-1, 1]
   (envs/matrix.py, ContinuousMatrixGame)
-- `external-rware-<size>-<N>ag[-easy|-hard]`: the original `rware` package stepped on the host
-  through the callback adapter (envs/external/)
+- `external-rware-<size>-<N>ag[-easy|-hard][-c<C>][-v1][-mean]`: the original `rware` package
+  stepped on the host through the callback adapter (envs/external/)
 - `pettingzoo:<module>`: a PettingZoo parallel environment whose agents share their spaces,
   through the adapter (for instance `pettingzoo:mpe2.simple_spread_v3`); the config's
   `env_kwargs` are its constructor's keyword arguments

@@ -8,7 +8,23 @@ from typing import Any
 
 from acjax.envs.core import MultiAgentEnv
 
-_WAREHOUSE = re.compile(r"^(jumanji-)?rware-(tiny|small|medium|large)-(\d+)ag(-easy|-hard)?$")
+_WAREHOUSE = re.compile(
+    r"^(jumanji-)?rware-(tiny|small|medium|large)-(\d+)ag(-easy|-hard)?(-c\d+)?(-v1)?(-mean)?$"
+)
+# the warehouse tasks of the ACPO authors' code (rware 1.0.1, column height 1, reward sum / N)
+AUTHORS_RWARE = [
+    f"rware-{task}-c1-v1-mean"
+    for task in (
+        "tiny-2ag-easy",
+        "tiny-4ag",
+        "tiny-8ag-hard",
+        "small-2ag-easy",
+        "small-4ag",
+        "small-8ag-hard",
+        "tiny-12ag-hard",
+        "small-12ag-hard",
+    )
+]
 EXAMPLES = [
     "jumanji-rware-tiny-2ag",
     "rware-small-4ag-hard",
@@ -33,6 +49,8 @@ def known_names() -> list[str]:
     ]
     return [
         *warehouse,
+        *AUTHORS_RWARE,
+        *(f"external-{name}" for name in AUTHORS_RWARE),
         *(f"matrix-{g}" for g in [*PAYOFFS, "continuous"]),
         *(f"mamujoco-{s}" for s in SCENARIOS),
     ]
@@ -60,19 +78,28 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
     external = name.startswith("external-rware-")  # the original rware through the adapter
     m = _WAREHOUSE.match(name.removeprefix("external-"))
     if m and not (external and m.group(1)):
-        jumanji, size, n, diff = m.groups()
+        jumanji, size, n, diff, height, v1, mean = m.groups()
         difficulty = diff[1:] if diff else "normal"
+        if height == "-c8":
+            raise ValueError(f"{name}: column height 8 is the default: drop -c8")
+        layout = {
+            "column_height": int(height[2:]) if height else 8,
+            "version": 1 if v1 else 2,
+            "team_mean": bool(mean),
+        }
         if external:
             from acjax.envs.external import make_rware
 
-            return make_rware(size, int(n), difficulty, options=_pool_options(cfg))
+            return make_rware(size, int(n), difficulty, options=_pool_options(cfg), **layout)
         if jumanji:
+            if height or v1 or mean:
+                raise ValueError(f"{name}: -c<C>, -v1 and -mean are options of rware-* worlds")
             from acjax.envs.warehouse_jumanji import JumanjiWarehouse
 
             return JumanjiWarehouse(size, int(n), difficulty)
         from acjax.envs import warehouse_rware
 
-        return warehouse_rware.make(size, int(n), difficulty)
+        return warehouse_rware.make(size, int(n), difficulty, **layout)
     if name.startswith("pettingzoo:"):
         from acjax.envs.external import make_pettingzoo
 

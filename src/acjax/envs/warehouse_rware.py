@@ -3,7 +3,8 @@
 `make(size, n_agents, difficulty)` builds the world that rware registers as
 `rware-{size}-{N}ag[-easy|-hard]-v2` (default flattened observations, INDIVIDUAL rewards,
 500-step limit, sensor range 1) as a pure, jittable and vmappable acjax world. Layout: shelf
-rows x columns tiny (1,3), small (2,3), medium (2,5), large (3,5), column height 8; request queue
+rows x columns tiny (1,3), small (2,3), medium (2,5), large (3,5), column height 8 (or
+`column_height`); request queue
 size int(N * {easy 2, normal 1, hard 0.5}) exactly as rware registers it (no minimum: hard with
 one agent has an empty queue and never rewards, as in the original). N runs from 1 to 20 (rware
 registers 1 to 19); a queue as large as the number of shelves is refused (the original cannot
@@ -45,12 +46,21 @@ numpy stream). `step_with_draws(state, actions, draws)` lets a caller force them
 delivery of this step, or -1 for a draw from the key. The differential tests read the shelves
 the original drew and force the same ones.
 
+Layouts (`Layout.from_params`): rware 2.0.0 places the horizontal highways and the queue
+cells by the column height; rware 1.0.1 (`version=1`) computes the grid size from the column
+height too, but its highway rule is written for height 8 (`y % 9 == 0`, queue `y > H - 11`).
+Both agree at height 8; at height 1 the authors of ACPO ran 1.0.1's rule: tiny 4x10 with 8
+shelves, small 6x10 with 16 (2.0.0's rule at height 1: 4 and 10 shelves). Everything else in
+a step is the same code in both versions (docs/references.md, "rware 1.0.1 and 2.0.0, and the
+authors' warehouse").
+
 Observations: rware's flattened vector (`observe`), 8 + 7 (2r + 1)^2 floats (71 for sensor range
 r = 1); the global state is the concatenation of all agents' observations. Rewards:
-`agent_rewards` [N] are rware's individual rewards, `reward` their sum. Nothing terminates an
-episode; the step limit is reported as truncation. rware has no action masks: all actions are
-always available. `state_from_rware` and `write_state_to_rware` convert between an original
-`rware.Warehouse` and `RwareState` (for the tests).
+`agent_rewards` [N] are rware's individual rewards, `reward` their sum; with `team_mean` every
+agent gets the sum / N, and so does `reward` (as the authors of ACPO trained). Nothing
+terminates an episode; the step limit is reported as truncation. rware has no action masks:
+all actions are always available. `state_from_rware` and `write_state_to_rware` convert between
+an original `rware.Warehouse` and `RwareState` (for the tests).
 """
 
 from __future__ import annotations
@@ -70,7 +80,8 @@ DIR_UP, DIR_DOWN, DIR_LEFT, DIR_RIGHT = range(4)
 
 SIZES = {"tiny": (1, 3), "small": (2, 3), "medium": (2, 5), "large": (3, 5)}
 DIFFICULTY = {"easy": 2.0, "normal": 1.0, "hard": 0.5}
-COLUMN_HEIGHT = 8
+COLUMN_HEIGHT = 8  # rware's registered tasks; 1.0.1's highway rule holds it fixed
+MAX_COLUMN_HEIGHT = 20
 MAX_AGENTS = 20
 NUM_ACTIONS = 5
 
@@ -88,6 +99,18 @@ def request_queue_size(n_agents: int, difficulty: str) -> int:
     return int(n_agents * DIFFICULTY[difficulty])
 
 
+def name_suffix(
+    difficulty: str, column_height: int = COLUMN_HEIGHT, version: int = 2, team_mean: bool = False
+) -> str:
+    """The end of a warehouse world's name after `<N>ag`: `[-easy|-hard][-c<C>][-v1][-mean]`."""
+    return (
+        ("" if difficulty == "normal" else f"-{difficulty}")
+        + ("" if column_height == COLUMN_HEIGHT else f"-c{column_height}")
+        + ("-v1" if version == 1 else "")
+        + ("-mean" if team_mean else "")
+    )
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Layout:
     """rware's `_make_layout_from_params` as numpy constants; positions are (x, y)."""
@@ -103,22 +126,35 @@ class Layout:
         return int(self.shelf_home.shape[0])
 
     @staticmethod
-    def from_params(shelf_rows: int, shelf_columns: int, column_height: int) -> Layout:
+    def from_params(
+        shelf_rows: int, shelf_columns: int, column_height: int, version: int = 2
+    ) -> Layout:
+        """rware 2.0.0's layout, or 1.0.1's (`version=1`: `Warehouse._is_highway` with the
+        column height 8 written into it, the grid sized by `column_height`)."""
         if shelf_columns % 2 != 1:
             raise ValueError("only odd numbers of shelf columns exist in rware")
         h = (column_height + 1) * shelf_rows + 2
         w = 3 * shelf_columns + 1
+        rule = COLUMN_HEIGHT if version == 1 else column_height
         ys, xs = np.indices((h, w))
         vertical = xs % 3 == 0
-        horizontal = ys % (column_height + 1) == 0
+        horizontal = ys % (rule + 1) == 0
         delivery = ys == h - 1
-        queue = (ys > h - (column_height + 3)) & ((xs == w // 2 - 1) | (xs == w // 2))
+        queue = (ys > h - (rule + 3)) & ((xs == w // 2 - 1) | (xs == w // 2))
         highways = vertical | horizontal | delivery | queue
         flat_y, flat_x = ys.reshape(-1), xs.reshape(-1)
         keep = ~highways.reshape(-1)
         shelf_home = np.stack([flat_x[keep], flat_y[keep]], axis=1).astype(np.int32)
         goals = np.array([[w // 2 - 1, h - 1], [w // 2, h - 1]], np.int32)
         return Layout(h, w, highways, shelf_home, goals)
+
+    def to_rware_string(self) -> str:
+        """The layout as rware 2.0.0's `layout` argument (X shelf, . corridor, g goal), which
+        gives the same grid, highways, shelf order and goal order."""
+        rows = [["." if hw else "X" for hw in row] for row in self.highways]
+        for gx, gy in self.goals:
+            rows[gy][gx] = "g"
+        return "\n".join("".join(row) for row in rows)
 
 
 def _probe_order(h: int, size: int) -> list[int]:
@@ -164,24 +200,23 @@ class RwareEnv(World):
         difficulty: str = "normal",
         sensor_range: int = 1,
         max_steps: int = 500,
+        column_height: int = COLUMN_HEIGHT,
+        version: int = 2,
+        team_mean: bool = False,
     ):
         _check(size, n_agents, difficulty, sensor_range, max_steps)
-        rows, cols = SIZES[size]
         self.size = size
         self.difficulty = difficulty
-        self.layout = Layout.from_params(rows, cols, COLUMN_HEIGHT)
+        self.column_height = column_height
+        self.version = version
+        self.team_mean = bool(team_mean)
+        self.layout = task_layout(size, n_agents, difficulty, column_height, version)
         self.num_agents = n_agents
         self.sensor_range = sensor_range
         self.max_steps = max_steps
         self.queue_size = request_queue_size(n_agents, difficulty)
-        if self.queue_size >= self.layout.num_shelves:
-            # rware cannot reset (queue > shelves) or fails at its first delivery (queue = shelves)
-            raise ValueError(
-                f"rware-{size} has {self.layout.num_shelves} shelves: a request queue of "
-                f"{self.queue_size} ({n_agents} agents, {difficulty}) leaves none to draw"
-            )
         self.obs_dim = 8 + 7 * (2 * sensor_range + 1) ** 2
-        suffix = "" if difficulty == "normal" else f"-{difficulty}"
+        suffix = name_suffix(difficulty, column_height, version, team_mean)
         self.spec = EnvSpec(
             name=f"rware-{size}-{n_agents}ag{suffix}",
             num_agents=n_agents,
@@ -361,9 +396,11 @@ class RwareEnv(World):
         obs = self.observe(state)
         mask = jnp.ones((self.num_agents, NUM_ACTIONS), bool)
         truncated = (state.step_count >= self.max_steps) if self.max_steps else False
-        return make_timestep(
-            obs, obs.reshape(-1), mask, jnp.sum(rewards), rewards, False, truncated
-        )
+        team = jnp.sum(rewards)
+        if self.team_mean:  # every agent gets the sum / N
+            team = team / self.num_agents
+            rewards = jnp.broadcast_to(team, rewards.shape)
+        return make_timestep(obs, obs.reshape(-1), mask, team, rewards, False, truncated)
 
     # -------------------------------------------------------- move resolution
     def _resolve(self, cell: jax.Array, tcell: jax.Array, nxt: jax.Array) -> jax.Array:
@@ -530,15 +567,46 @@ def _check(size: str, n_agents: int, difficulty: str, sensor_range: int, max_ste
         raise ValueError(f"rware max_steps must be an int >= 0 (0: no limit), got {max_steps!r}")
 
 
+def task_layout(
+    size: str, n_agents: int, difficulty: str, column_height: int, version: int
+) -> Layout:
+    """The task's layout, checked: a column height in 1..MAX_COLUMN_HEIGHT, version 1 or 2,
+    and a shelf left to draw when a requested one is delivered."""
+    if not isinstance(column_height, int | np.integer) or not (
+        1 <= column_height <= MAX_COLUMN_HEIGHT
+    ):
+        raise ValueError(
+            f"rware column_height must be an int in 1..{MAX_COLUMN_HEIGHT}, got {column_height!r}"
+        )
+    if version not in (1, 2):
+        raise ValueError(f"rware version must be 1 (rware 1.0.1's layout) or 2, got {version!r}")
+    layout = Layout.from_params(*SIZES[size], column_height, version)
+    queue = request_queue_size(n_agents, difficulty)
+    if queue >= layout.num_shelves:
+        # rware cannot reset (queue > shelves) or fails at its first delivery (queue = shelves)
+        where = f"rware-{size}{name_suffix('normal', column_height, version)}"
+        raise ValueError(
+            f"{where} has {layout.num_shelves} shelves: a request queue of "
+            f"{queue} ({n_agents} agents, {difficulty}) leaves none to draw"
+        )
+    return layout
+
+
 def make(
     size: str,
     n_agents: int,
     difficulty: str = "normal",
     sensor_range: int = 1,
     max_steps: int = 500,
+    column_height: int = COLUMN_HEIGHT,
+    version: int = 2,
+    team_mean: bool = False,
 ) -> RwareEnv:
-    """The world rware registers as `rware-{size}-{N}ag[-easy|-hard]-v2` (see the module doc)."""
-    return RwareEnv(size, n_agents, difficulty, sensor_range, max_steps)
+    """The world rware registers as `rware-{size}-{N}ag[-easy|-hard]-v2`, at `column_height`
+    with rware `version`'s layout rule, the team reward the sum or (`team_mean`) the sum / N."""
+    return RwareEnv(
+        size, n_agents, difficulty, sensor_range, max_steps, column_height, version, team_mean
+    )
 
 
 # ----------------------------------------------------------- original rware interop (tests)

@@ -80,7 +80,9 @@ def _status(run: Path) -> str:
     return json.loads(s.read_text()).get("status", "") if s.is_file() else ""
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, plan: list[dict] | None = None) -> int:
+    """The study of `plan` (default `PLAN`; warehouse2/study.py passes its own)."""
+    all_entries = PLAN if plan is None else plan
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
     p.add_argument("--budget-s", type=float, default=540.0)
@@ -88,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--steps", type=int, default=20_000_000)
     p.add_argument("--seeds", type=int, default=8)
-    p.add_argument("--envs", type=int, default=256)
+    p.add_argument("--envs", type=int, default=256, help="0: each config's own num_envs")
     p.add_argument("--only", default="", help="comma-separated names of PLAN entries")
     p.add_argument("--tiny", action="store_true")
+    p.add_argument("--set", action="append", default=[], help="an override for every run")
     args = p.parse_args(argv)
     t0 = time.monotonic()
     out = Path(args.out)
@@ -101,19 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         log.write(f"{time.monotonic() - t0:7.1f}s {msg}\n")
         print(f"[study {time.monotonic() - t0:6.1f}s] {msg}", flush=True)
 
-    plan = PLAN
+    plan = all_entries
     if args.only:
         names = args.only.split(",")
-        unknown = sorted(set(names) - {e["name"] for e in PLAN})
+        unknown = sorted(set(names) - {e["name"] for e in all_entries})
         if unknown:
             print(f"error: unknown study entries {unknown}", file=sys.stderr)
             return 2
-        plan = [e for e in PLAN if e["name"] in names]
-    common = [f"total_timesteps={args.steps}", f"num_seeds={args.seeds}", f"num_envs={args.envs}"]
+        plan = [e for e in all_entries if e["name"] in names]
+    common = [f"total_timesteps={args.steps}", f"num_seeds={args.seeds}"]
+    common += [f"num_envs={args.envs}"] if args.envs else []
     common += ["progress=false"]
     if args.tiny:
         common = ["total_timesteps=2048", "num_seeds=2", "num_envs=8", "ppo.rollout_len=32"]
         common += ["updates_per_call=2", "progress=false"]
+    common += args.set
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if args.workers > 1:  # GPU memory: each process takes a share instead of 75%
         env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", f"{0.9 / args.workers:.2f}")

@@ -81,29 +81,29 @@ def test_kl_penalty_is_the_coefficient_times_the_mean_exact_kl(kind):
     """On a small batch [C, L, N]: the actor loss with the behaviour outputs stored gains
     kl_coef * mean KL(pi_old || pi_new), the exact KL of the two distributions (numpy)."""
     rng = np.random.default_rng(0)
-    c, l, n, a, d = 3, 2, 2, 4, 5
+    c, t, n, a, d = 3, 2, 2, 4, 5
     w_old = (0.3 * rng.normal(size=(d, 2 * a))).astype(np.float32)
     w_new = (w_old + 0.1 * rng.normal(size=(d, 2 * a))).astype(np.float32)
-    x = rng.normal(size=(c, l, n, d)).astype(np.float32)
+    x = rng.normal(size=(c, t, n, d)).astype(np.float32)
     if kind == "categorical":
         head, width = CategoricalHead(a), a
-        mask = rng.random((c, l, n, a)) < 0.7
+        mask = rng.random((c, t, n, a)) < 0.7
         mask[..., 0] = True
-        action = np.argmax(np.where(mask, rng.random((c, l, n, a)), -1), -1)
+        action = np.argmax(np.where(mask, rng.random((c, t, n, a)), -1), -1)
     else:
         head, width = GaussianHead(a, -1.0, 1.0), 2 * a
-        mask = np.broadcast_to(np.arange(a) < np.array([a, a - 1])[:, None], (c, l, n, a))
-        action = np.where(mask, rng.normal(size=(c, l, n, a)), 0.0).astype(np.float32)
+        mask = np.broadcast_to(np.arange(a) < np.array([a, a - 1])[:, None], (c, t, n, a))
+        action = np.where(mask, rng.normal(size=(c, t, n, a)), 0.0).astype(np.float32)
     out_old, out_new = x @ w_old[:, :width], x @ w_new[:, :width]
     policy = lambda h, xs, reset: (h, xs @ jnp.asarray(w_new[:, :width]))  # noqa: E731
     logp = head.dist(jnp.asarray(out_old), jnp.asarray(mask)).log_prob(jnp.asarray(action))
-    zeros = jnp.zeros((c, l, n))
+    zeros = jnp.zeros((c, t, n))
     batch = Batch(
         actor_in=jnp.asarray(x), mask=jnp.asarray(mask), action=jnp.asarray(action), logp=logp,
-        obs=zeros[..., None], global_state=zeros, first=jnp.zeros((c, l), bool),
-        adv=jnp.asarray(rng.normal(size=(c, l, n)), jnp.float32), target=zeros, old_v=zeros,
+        obs=zeros[..., None], global_state=zeros, first=jnp.zeros((c, t), bool),
+        adv=jnp.asarray(rng.normal(size=(c, t, n)), jnp.float32), target=zeros, old_v=zeros,
         actor_h0=jnp.zeros((c, n, 0)), critic_h0=jnp.zeros((c, n, 0)),
-        alive=jnp.ones((c, l, n), bool),
+        alive=jnp.ones((c, t, n), bool),
     )  # fmt: skip
     if kind == "categorical":
         want_kl = _np_categorical_kl(out_old, out_new, mask).mean()
@@ -137,7 +137,7 @@ def _assert_follow_the_rule(rows, init, target):
     for seed in {r["seed"] for r in rows}:
         mine = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["update"])
         assert mine[0]["kl_coef"] == pytest.approx(init, rel=1e-6)
-        for prev, row in zip(mine, mine[1:]):
+        for prev, row in zip(mine[:-1], mine[1:], strict=True):
             near = min(abs(prev["kl"] / (f * target) - 1) for f in (0.5, 2.0)) < 1e-4
             allowed = {rllib_update_kl(prev["kl_coef"], prev["kl"], target)}
             if near:
@@ -238,6 +238,7 @@ def test_complete_episodes_skip_the_staggered_start():
     assert (init_runner(Staggered(), 4, key, h, h, stagger=False).env_state == 0).all()
 
 
+@pytest.mark.slow  # 500 warehouse steps compiled and run twice: about 15 s
 def test_every_rollout_is_whole_episodes():
     cfg = tiny_config(
         "env=rware-tiny-2ag", "ppo.complete_episodes=true", "ppo.rollout_len=500", "num_envs=2",

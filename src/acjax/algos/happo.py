@@ -21,6 +21,9 @@ MAPPO's acting and critic with the team advantage and a different optimization p
   the first). After agent k's epochs, M <- M * pi_new_k / pi_old_k on the whole batch
   (`sequential_agents`).
 - The critic trains last, its own epochs x minibatches on MAPPO's value loss.
+- With RLlib's adaptive KL penalty (`ppo.kl_coef > 0`, docs/acpo.md §8), agent k's loss adds
+  kl_coef * its own mean KL(pi_old_k || pi_k) on its column of the batch (`agent_batch`); one
+  coefficient for all agents, adapted on the mean of their measured KLs.
 
 The agent loop is a `lax.scan` over the order inside the one compiled update: agent k's slice of
 the stacked actor parameters and of the stacked per-agent Adam state is gathered with a dynamic

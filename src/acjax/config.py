@@ -11,6 +11,7 @@ on its registry entry (`acjax.algos.AlgoInfo`). Reading files and overrides is
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,12 +94,17 @@ class PPOConfig:
     adv_norm_per_agent: bool = False  # normalize advantages per agent instead of jointly
     adam_eps: float = 1e-5  # Adam's epsilon
     chunk_len: int = 16  # net.rnn=gru: steps per sequence chunk (divides rollout_len)
+    kl_coef: float = 0.0  # RLlib's adaptive KL penalty: its initial coefficient (0 = off)
+    kl_target: float = 0.01  # the KL the penalty's coefficient adapts to (RLlib's kl_target)
+    complete_episodes: bool = False  # rollouts of whole episodes (rollout_len = the time limit)
 
     def validate(self) -> None:
         require_positive(self, "ppo", ("rollout_len", "epochs", "num_minibatches", "chunk_len"))
         require_positive(
             self, "ppo", ("lr", "critic_lr", "max_grad_norm", "adam_eps", "huber_delta")
         )
+        require_positive(self, "ppo", ("kl_target",))
+        require_nonnegative(self, "ppo", ("kl_coef",))
         require_unit(self, "ppo", ("gamma", "gae_lambda"))
         require(0 < self.clip_eps < 1, "ppo.clip_eps", f"must lie in (0, 1), got {self.clip_eps}")
         require_nonnegative(self, "ppo", ("ent_coef", "value_clip"))
@@ -420,6 +426,31 @@ def validate(cfg: Config) -> None:
             f"config key 'acpo.belief': {cfg.acpo.belief} beliefs are probability vectors over "
             f"discrete actions; {cfg.env} has continuous ones"
         )
+    if cfg.ppo.complete_episodes and not ALGO_REGISTRY[cfg.algo].off_policy:
+        validate_complete_episodes(cfg, world.spec.max_steps)
+
+
+# worlds whose episodes always last exactly their time limit (`EnvSpec.max_steps`): the rware
+# port and the original rware never terminate early (Jumanji's warehouse ends on collisions)
+FIXED_LENGTH_WORLDS = re.compile(r"^(external-)?rware-")
+
+
+def validate_complete_episodes(cfg: Config, limit: int) -> None:
+    """ppo.complete_episodes: every update's rollout is exactly one whole episode of each
+    environment, so the world's episodes must all last its time limit `limit`, and
+    ppo.rollout_len must equal it."""
+    require(
+        FIXED_LENGTH_WORLDS.match(cfg.env) is not None and limit > 0,
+        "ppo.complete_episodes",
+        f"needs a world whose episodes all last a fixed time limit (rware-*, "
+        f"external-rware-*); {cfg.env} can end them early or has no limit",
+    )
+    require(
+        cfg.ppo.rollout_len == limit,
+        "ppo.rollout_len",
+        f"ppo.complete_episodes needs the episode's length {limit} "
+        f"(the time limit of {cfg.env}), got {cfg.ppo.rollout_len}",
+    )
 
 
 def _validate_swept(cfg: Config, where: str) -> None:

@@ -11,6 +11,9 @@ its own against a plain numpy reference.
     normalize_advantages   advantage normalization, jointly or per agent, over all devices
     ValueNorm              MAPPO's running normalization of value targets (PopArt-style
                            debiased EMA of the first two moments, Yu et al. 2022, section 4.1)
+    categorical_kl,        KL(pi_old || pi_new) of two action distributions, as RLlib's
+    gaussian_kl            TorchCategorical.kl and TorchDiagGaussian.kl
+    adapt_kl_coef          RLlib's adaptive KL coefficient (KLCoeffMixin.update_kl)
 
 Every loss takes an optional `valid` mask (bool or float, broadcastable to the data): the mean is
 then over the valid entries only, and a masked entry changes neither the loss nor its gradient.
@@ -92,6 +95,44 @@ def entropy_loss(entropy, ent_coef, valid=None):
     """-ent_coef * mean(entropy): PPO's entropy bonus (Schulman et al. 2017, eq. 9) as a loss
     term to add to the total loss (minimizing it raises the policy's entropy)."""
     return -ent_coef * masked_mean(entropy, valid)
+
+
+def categorical_kl(logits_old, logits_new, mask=None):
+    """KL(p_old || p_new) = sum_a p_old(a) (log p_old(a) - log p_new(a)) of two categoricals
+    given by their logits [..., A], over the available actions (`mask` True; the unavailable
+    ones have no probability under either). Returns [...]."""
+    if mask is not None:
+        low = jnp.finfo(logits_old.dtype).min
+        logits_old = jnp.where(mask, logits_old, low)
+        logits_new = jnp.where(mask, logits_new, low)
+    logp_old = jax.nn.log_softmax(logits_old, axis=-1)
+    logp_new = jax.nn.log_softmax(logits_new, axis=-1)
+    terms = jnp.exp(logp_old) * (logp_old - logp_new)
+    if mask is not None:
+        terms = jnp.where(mask, terms, 0.0)
+    return jnp.sum(terms, axis=-1)
+
+
+def gaussian_kl(mean_old, log_std_old, mean_new, log_std_new, mask=None):
+    """KL(N_old || N_new) of two diagonal Gaussians [..., A], summed over the dimensions where
+    `mask` is True: log(s_new / s_old) + (s_old^2 + (m_old - m_new)^2) / (2 s_new^2) - 1/2.
+    Returns [...]."""
+    terms = (
+        log_std_new
+        - log_std_old
+        + (jnp.exp(2 * log_std_old) + (mean_old - mean_new) ** 2) / (2 * jnp.exp(2 * log_std_new))
+        - 0.5
+    )
+    if mask is not None:
+        terms = jnp.where(mask, terms, 0.0)
+    return jnp.sum(terms, axis=-1)
+
+
+def adapt_kl_coef(coef, kl, target):
+    """RLlib's adaptive KL coefficient after an update whose measured KL is `kl`: x1.5 when
+    kl > 2 * target, x0.5 when kl < target / 2, unchanged otherwise."""
+    grown = jnp.where(kl > 2.0 * target, coef * 1.5, coef)
+    return jnp.where(kl < 0.5 * target, coef * 0.5, grown)
 
 
 def moments(x, axes=None, axis_name=None):

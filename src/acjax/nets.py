@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from acjax.losses import categorical_kl, gaussian_kl
+
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh, "gelu": nn.gelu}
 
 
@@ -289,6 +291,10 @@ class CategoricalHead:
     def dist(self, out: jax.Array, mask: jax.Array) -> distrax.Categorical:
         return masked_categorical(out, mask)
 
+    def kl(self, out_old: jax.Array, out_new: jax.Array, mask: jax.Array) -> jax.Array:
+        """KL(dist(out_old) || dist(out_new)) over the available actions."""
+        return categorical_kl(out_old, out_new, mask)
+
     def prediction_dist(self, out, mask, use_mask: bool) -> distrax.Categorical:
         """Another agent's action as this agent predicts it: its mask only on request."""
         return masked_categorical(out, mask if use_mask else None)
@@ -328,6 +334,12 @@ class GaussianHead:
     def dist(self, out: jax.Array, mask: jax.Array) -> MaskedDiagGaussian:
         a = self.num_actions
         return MaskedDiagGaussian(out[..., :a], out[..., a:], mask)
+
+    def kl(self, out_old: jax.Array, out_new: jax.Array, mask: jax.Array) -> jax.Array:
+        """KL(dist(out_old) || dist(out_new)) over each agent's true action dimensions."""
+        a = self.num_actions
+        old, new = (out_old[..., :a], out_old[..., a:]), (out_new[..., :a], out_new[..., a:])
+        return gaussian_kl(*old, *new, mask)
 
     def prediction_dist(self, out, mask, use_mask: bool) -> MaskedDiagGaussian:
         """Another agent's action: its true dimensions (structure, not state) always apply."""

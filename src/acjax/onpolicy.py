@@ -14,6 +14,8 @@ swept hyper-parameters arrive as the `hparams` argument (`PPOTrainer.context`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -22,7 +24,7 @@ from acjax import losses as L
 from acjax.algos.base import input_dims
 from acjax.config import minibatch_chunks, with_values
 from acjax.nets import make_head, make_nets
-from acjax.ppo import Batch, PPOContext, Transition
+from acjax.ppo import Batch, KLPenalty, PPOContext, Transition
 from acjax.runner import (
     AXIS,
     ENV_SPLIT,
@@ -47,6 +49,9 @@ PPO_METRICS = (
     "adv_var",
     "adv_var_ratio",
 )
+# with RLlib's adaptive KL penalty (ppo.kl_coef > 0): the measured KL (the mean over the update's
+# SGD steps of the batch's mean KL(pi_old || pi)) and the coefficient in force during the update
+KL_METRICS = ("kl", "kl_coef")
 
 
 class PPOTrainer:
@@ -70,6 +75,9 @@ class PPOTrainer:
         self.metric_names = (
             EPISODE_METRICS + PPO_METRICS + self.spec.metrics + self.algo.diagnostics.names
         )
+        self.kl_penalty = cfg.ppo.kl_coef > 0
+        if self.kl_penalty:
+            self.metric_names += KL_METRICS
         self.optimizer = self.algo.optimization.make_optimizer(cfg.ppo, self.num_updates)
 
     # ------------------------------------------------------------------ setup
@@ -92,15 +100,17 @@ class PPOTrainer:
             "critic": self.critic.init(k_critic, critic_dim),
             **self.algo.acting.init_params(jax.random.fold_in(key, 7), self.spec.obs_dim),
         }
+        opt_state = self.optimizer.init(params)
+        if self.kl_penalty:
+            opt_state = KLPenalty(opt_state, jnp.asarray(self.cfg.ppo.kl_coef, jnp.float32))
         return Learner(
-            params, self.optimizer.init(params), L.ValueNorm.create(), k_learn,
-            jnp.zeros((), jnp.int32),
+            params, opt_state, L.ValueNorm.create(), k_learn, jnp.zeros((), jnp.int32)
         )  # fmt: skip
 
     def init_runner(self, key: jax.Array) -> Runner:
         e = self.cfg.num_envs
         hs = self.actor.initial_hidden((e,)), self.critic.initial_hidden((e,))
-        return init_runner(self.env, e, key, *hs)
+        return init_runner(self.env, e, key, *hs, stagger=not self.cfg.ppo.complete_episodes)
 
     def runner_spec(self, runner):
         """How the runner's leaves lie on the devices: [runs, envs, ...], envs split."""
@@ -183,6 +193,14 @@ class PPOTrainer:
         )
         return adv, targets, old_v, critic_h, critic_last
 
+    def with_kl_penalty(self, ctx: PPOContext, params, batch: Batch, state: KLPenalty):
+        """RLlib's adaptive KL penalty for one update: the context with the coefficient in
+        force, the batch with the behaviour policy's outputs (the actor replayed once over the
+        batch before any step, as when acting), and the algorithm's own optimizer state."""
+        policy = ctx.actor.step(params["actor"])
+        batch = batch._replace(old_out=ctx.actor_outputs(policy, batch)[0])
+        return dataclasses.replace(ctx, kl_coef=state.coef), batch, state.inner
+
     def update(self, learner: Learner, runner: Runner, hparams: dict):
         """One update of one run with its values of the swept keys: (learner, runner, metrics)."""
         ctx = self.context(hparams)
@@ -205,8 +223,11 @@ class PPOTrainer:
             adv = L.normalize_advantages(adv, ppo.adv_norm_per_agent, axis_name=AXIS)
         batch = self.chunks(traj, adv, targets, old_v, critic_h)
         runner = runner._replace(critic_h=critic_last)
+        opt_state = learner.opt_state
+        if self.kl_penalty:
+            ctx, batch, opt_state = self.with_kl_penalty(ctx, params, batch, opt_state)
         params, opt_state, aux = algo.optimization.optimize(
-            ctx, params, learner.opt_state, batch, value_norm, k_opt
+            ctx, params, opt_state, batch, value_norm, k_opt
         )
         # float statistics are averaged; integer entries (HAPPO's agent order) pass as they are
         metrics = {
@@ -215,5 +236,10 @@ class PPOTrainer:
         }
         metrics.update(diag)
         metrics.update(episode_metrics(eps, self.spec.metrics))
+        if self.kl_penalty:  # RLlib's update_kl on the measured KL (the same on every device)
+            metrics["kl_coef"] = ctx.kl_coef
+            opt_state = KLPenalty(
+                opt_state, L.adapt_kl_coef(ctx.kl_coef, metrics["kl"], ppo.kl_target)
+            )
         learner = Learner(params, opt_state, value_norm, key, learner.update + 1)
         return learner, runner, metrics

@@ -58,6 +58,17 @@ class Batch(NamedTuple):
     actor_h0: jax.Array  # [C, N, H]
     critic_h0: jax.Array  # [C, N, H]
     alive: jax.Array  # [C, L, N]
+    old_out: Any = None  # [C, L, N, out]: the behaviour policy's outputs (ppo.kl_coef > 0)
+
+
+class KLPenalty(NamedTuple):
+    """The optimizer state of a run with RLlib's adaptive KL penalty (ppo.kl_coef > 0): the
+    algorithm's optimizer state and the coefficient in force (`acjax.losses.adapt_kl_coef`
+    after every update). Runs without the option keep the bare optimizer state: their
+    checkpoints keep their structure."""
+
+    inner: Any
+    coef: jax.Array  # []
 
 
 def time_major(x: jax.Array) -> jax.Array:
@@ -100,6 +111,7 @@ class PPOContext:
     algo: Any  # acjax.algos.base.Algorithm
     ppo: Any  # PPOConfig (swept values as traced arrays)
     optimizer: Any
+    kl_coef: Any = 0.0  # the KL penalty's coefficient in force (`KLPenalty`; with ppo.kl_coef)
 
     # ------------------------------------------------------------------ critic
     def critic_step(self, critic_params, obs, global_state, action, actor_in):
@@ -152,6 +164,9 @@ class PPOContext:
             dist.log_prob(batch.action), batch.logp, batch.adv, ppo.clip_eps, weight, valid
         )
         stats["entropy"] = L.masked_mean(dist.entropy(), valid)
+        if batch.old_out is not None:  # RLlib's KL penalty: mean KL(pi_old || pi) on the batch
+            stats["kl"] = L.masked_mean(self.head.kl(batch.old_out, out, batch.mask), valid)
+            pg = pg + self.kl_coef * stats["kl"]
 
         def policy_out(x):  # x [C, L, ..., N, D] at the batch's memories
             hb = jnp.expand_dims(h, tuple(range(2, x.ndim - 2)))  # agent i's memory, every query

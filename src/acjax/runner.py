@@ -45,11 +45,15 @@ def make_world(cfg, env=None):
     return EpisodeStats(AutoReset(env if env is not None else make_env(cfg.env, cfg)))
 
 
-def init_runner(world, num_envs: int, key: jax.Array, actor_h, critic_h) -> Runner:
-    """`num_envs` fresh worlds whose first episodes end at different times (`stagger`)."""
+def init_runner(
+    world, num_envs: int, key: jax.Array, actor_h, critic_h, stagger: bool = True
+) -> Runner:
+    """`num_envs` fresh worlds whose first episodes end at different times (the world's
+    `stagger`), or (stagger=False) all at the start of their first episode."""
     env_state, ts = jax.vmap(world.reset)(jax.random.split(jax.random.fold_in(key, 1), num_envs))
-    k_stagger = jax.random.fold_in(key, 2)
-    env_state = jax.vmap(world.stagger)(env_state, jax.random.split(k_stagger, num_envs))
+    if stagger:
+        k_stagger = jax.random.fold_in(key, 2)
+        env_state = jax.vmap(world.stagger)(env_state, jax.random.split(k_stagger, num_envs))
     return Runner(env_state, ts, actor_h, critic_h)
 
 

@@ -21,6 +21,9 @@ MAPPO's acting and critic with the team advantage and a different optimization p
   the first). After agent k's epochs, M <- M * pi_new_k / pi_old_k on the whole batch
   (`sequential_agents`).
 - The critic trains last, its own epochs x minibatches on MAPPO's value loss.
+- With RLlib's adaptive KL penalty (`ppo.kl_coef > 0`, docs/acpo.md §8), agent k's loss adds
+  kl_coef * its own mean KL(pi_old_k || pi_k) on its column of the batch (`agent_batch`); one
+  coefficient for all agents, adapted on the mean of their measured KLs.
 
 The agent loop is a `lax.scan` over the order inside the one compiled update: agent k's slice of
 the stacked actor parameters and of the stacked per-agent Adam state is gathered with a dynamic
@@ -111,6 +114,7 @@ def agent_batch(batch, k: jax.Array):
         actor_in=col(batch.actor_in, 2), mask=col(batch.mask, 2), action=col(batch.action, 2),
         logp=col(batch.logp, 2), adv=col(batch.adv, 2), actor_h0=col(batch.actor_h0, 1),
         alive=col(batch.alive, 2),
+        old_out=None if batch.old_out is None else col(batch.old_out, 2),
     )  # fmt: skip
 
 
@@ -160,7 +164,8 @@ class SequentialPPO:
             critic_loss, ctx.optimizer.critic, params["critic"], opt_state["critic"], batch,
             k_critic,
         )  # fmt: skip
-        metrics = {k: jnp.mean(aux[k]) for k in ("actor_loss", "entropy", "approx_kl", "clip_frac")}
+        names = ("actor_loss", "entropy", "approx_kl", "clip_frac", "kl")  # kl: ppo.kl_coef > 0
+        metrics = {k: jnp.mean(aux[k]) for k in names if k in aux}
         metrics["value_loss"] = jnp.mean(c_aux["value_loss"])
         # one actor step's and one critic step's gradient norms together (MAPPO's joint norm)
         metrics["grad_norm"] = jnp.hypot(jnp.mean(aux["grad_norm"]), jnp.mean(c_aux["grad_norm"]))

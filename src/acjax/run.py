@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import yaml
 
-from acjax.checkpoint import Checkpointer
+from acjax.checkpoint import Checkpointer, Mismatch
 from acjax.config import Config, flat_sweep
 from acjax.stop import Interrupted, StopFlag
 from acjax.train import Trainer, local_value, make_trainer
@@ -78,6 +78,22 @@ def _segments(run_dir: Path, start: int) -> list[dict]:
     return [g for g in old if isinstance(g, dict) and g.get("to_update", start + 1) <= start]
 
 
+def _edited(cfg: Config, run_dir: Path) -> str | None:
+    """Which key of config.yaml differs from what the checkpoints were written with, where
+    summary.json (written with every checkpoint) says."""
+    try:
+        was = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for key in ("env", "algo", "num_envs", "num_seeds"):
+        if isinstance(was, dict) and key in was and was[key] != getattr(cfg, key):
+            return (
+                f"config key '{key}' is {getattr(cfg, key)!r}, the checkpoints were written "
+                f"with {was[key]!r}"
+            )
+    return None
+
+
 def _resume(cfg: Config, run_dir: Path, writer, runs: int, like) -> tuple[int, Any, Checkpointer]:
     """The newest checkpoint of run_dir that restores and that the metrics reach (their rows
     complete up to its update): (update, state, checkpointer). The newer checkpoints passed over
@@ -91,7 +107,13 @@ def _resume(cfg: Config, run_dir: Path, writer, runs: int, like) -> tuple[int, A
     except ValueError as e:
         raise ResumeError(f"resume: {e}") from None
     ckpt = Checkpointer(folder, cfg.keep_checkpoints)
-    step, state, skipped = ckpt.restore_newest(like, at_most=complete)
+    try:
+        step, state, skipped = ckpt.restore_newest(like, at_most=complete)
+    except Mismatch as e:
+        ckpt.close()
+        raise ResumeError(
+            f"resume: {run_dir / 'config.yaml'}: {_edited(cfg, run_dir) or e}; nothing changed"
+        ) from None
     if step is None:
         ckpt.close()
         why = "".join(f" (checkpoint {s} {w})" for s, w in skipped[:1])

@@ -234,7 +234,7 @@ class _Workers:
                     )
                 self.conns[w].send((kind, [ops[k] for k in share], False))
                 if not self.conns[w].poll(self.timeout):  # hangs again: give up, not forever
-                    raise RuntimeError(f"worker process {w} hangs again after a restart")
+                    raise RuntimeError(f"worker process {w} hangs again after a restart") from e
                 answers = self.conns[w].recv()
             for k, a in zip(share, answers, strict=True):
                 out[k] = a

@@ -11,6 +11,7 @@ import re
 import shutil
 import sys
 import time
+import traceback
 from pathlib import Path
 
 RESUMABLE = {"total_timesteps", "progress", "checkpoint_interval_s", "keep_checkpoints", "resume"}
@@ -190,11 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from acjax.stop import StopFlag
 
     with StopFlag() as stop:  # first: an interrupt from here on ends the run cleanly
-        try:
-            return _train(args, stop)
-        except KeyboardInterrupt:  # a second Ctrl-C: abort now
-            print("aborted", file=sys.stderr)
-            return 130
+        return _train(args, stop)
 
 
 def _train(args, stop) -> int:
@@ -227,6 +224,7 @@ def _train(args, stop) -> int:
 
     run_dir = Path(cfg.resume or cfg.run_dir)
     existed = run_dir.exists()
+    stop.on_abort = lambda: _leave(run_dir, existed, "aborted")  # a second Ctrl-C, at once
     try:
         summary = train(cfg, stop=stop)
     except Interrupted:
@@ -234,19 +232,16 @@ def _train(args, stop) -> int:
         return 130
     except NonFiniteLoss as e:
         print(f"error: {e}", file=sys.stderr)
+        if "No checkpoint" in str(e):
+            print(_leave(run_dir, existed, "stopped"), file=sys.stderr)
         return 1
     except (FileNotFoundError, ConfigError) as e:  # no checkpoint; devices do not fit num_envs
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        # aborted by a second Ctrl-C: a new run folder that holds no checkpoint yet cannot be
-        # resumed, so it goes
-        if not existed and not any((run_dir / "checkpoints").glob("[0-9]*")):
-            shutil.rmtree(run_dir, ignore_errors=True)
-            print(f"aborted before the first checkpoint; removed {run_dir}", file=sys.stderr)
-        else:
-            print(f"aborted; {run_dir} keeps its last checkpoint", file=sys.stderr)
-        return 130
+    except Exception:  # a crash (a bug, out of memory): its traceback, then what is left
+        traceback.print_exc()
+        print(_leave(run_dir, existed, "crashed"), file=sys.stderr)
+        return 1
     if jax.process_index() != 0 or summary["status"] != "finished":
         return 0
     ret = summary["final_return_mean"]
@@ -257,6 +252,16 @@ def _train(args, stop) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _leave(run_dir: Path, existed: bool, what: str) -> str:
+    """A run ended early: a new run folder that holds no checkpoint yet cannot be resumed, so
+    it goes (the line says so); otherwise it keeps its checkpoints for a resume."""
+    folder = run_dir / "checkpoints"
+    if existed or (folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())):
+        return f"{what}; {run_dir} keeps its last checkpoint (resume={run_dir})"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return f"{what} before the first checkpoint; removed {run_dir} (nothing to resume)"
 
 
 def _render(args) -> int:

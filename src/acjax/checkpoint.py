@@ -72,6 +72,7 @@ def _reason(e: BaseException) -> str:
 def _shapes(tree: Any) -> dict[str, tuple]:
     """Each array's path (`learner.params.actor...`, whatever the containers) and shape;
     the empty arrays, which are not stored, left out."""
+
     def name(k) -> str:
         return str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))))
 

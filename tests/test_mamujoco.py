@@ -253,3 +253,23 @@ def test_render_of_a_folder_that_is_no_run_is_a_one_line_error(tmp_path, capsys)
     assert main(["render", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "has no config.yaml" in err
+
+
+def test_a_config_error_on_a_mujoco_world_is_exactly_one_line():
+    """In a fresh process (brax and MuJoCo loaded for the first time): nothing on stdout, and
+    no notices about the optional `warp` package or MuJoCo's deprecated `settotalmass`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "acjax.cli", "train", "env=mamujoco-halfcheetah-7x1"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+    assert proc.stderr.splitlines() == [
+        "error: config key 'env': partition '7x1' does not split the 6 actuated joints (use NxK "
+        "with N*K = 6, or sizes a|b|... summing to 6)"
+    ], proc.stderr

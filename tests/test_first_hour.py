@@ -40,6 +40,33 @@ def test_list_prints_every_config_key_with_its_default_and_meaning(capsys):
     assert all(len(ln.split(maxsplit=2)) == 3 for ln in lines), "a key without a description"
 
 
+def test_listing_and_help_give_the_embedded_defaults(capsys):
+    """`acjax train` without --config trains the embedded default config: its world and its
+    budget (which a --config file does not inherit) are the ones the listing and help name."""
+    from acjax.config import load_config
+
+    cfg = load_config()
+    assert main(["list", "keys"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "total_timesteps " in x)
+    assert line.endswith(f"[acjax train without --config: {cfg.total_timesteps}]"), line
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    example = next(x for x in capsys.readouterr().out.splitlines() if x.strip() == "acjax train"
+                   or x.strip().startswith("acjax train  "))  # fmt: skip
+    assert f"({cfg.algo.upper()}, {cfg.env}, {cfg.total_timesteps // 10**6}M steps)" in example
+
+
+def test_a_listing_into_a_closed_pipe_is_quiet():
+    """`acjax list algos | head -1`: the reader gone, no BrokenPipeError traceback, exit 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "acjax.cli", "list", "algos"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    proc.stdout.close()  # before the listing is written: its write fails
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and err == "", err
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [

@@ -121,23 +121,46 @@ def _algorithms() -> str:
     return "\n".join(f"  {ln}" for ln in lines if ln.split(" ", 1)[0] in algos.NAMES)
 
 
+def _keys() -> str:
+    """Every config key with its default (a --config file's) and meaning; where `acjax train`
+    without --config (the embedded default config) sets another value, that value too."""
+    from acjax.config import describe_keys, json_like, load_config
+
+    cfg = load_config(None, [], check=False)
+
+    def embedded(key: str) -> str:
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        return json_like(tuple(value) if isinstance(value, list) else value)
+
+    lines = []
+    for k, d, c in describe_keys():
+        e = embedded(k)
+        lines.append(
+            f"  {k:28s} {d:12s} {c}" + (f" [acjax train without --config: {e}]" if e != d else "")
+        )
+    return (
+        "config keys (key=value overrides; the defaults of a --config file, documented in "
+        "src/acjax/config.py; [in brackets] the embedded default config's value where it "
+        "differs):\n" + "\n".join(lines)
+    )
+
+
 def _listing(what: str) -> str:
-    from acjax.config import describe_keys
     from acjax.envs import WORLDS
 
     parts = {
-        "worlds": "worlds (env=...):\n" + WORLDS,
-        "algos": "algorithms (algo=...):\n" + _algorithms(),
-        "keys": "config keys (key=value overrides; the defaults, documented in "
-        "src/acjax/config.py):\n"
-        + "\n".join(f"  {k:28s} {d:12s} {c}" for k, d, c in describe_keys()),
+        "worlds": lambda: "worlds (env=...):\n" + WORLDS,
+        "algos": lambda: "algorithms (algo=...):\n" + _algorithms(),
+        "keys": _keys,
     }
-    return "\n\n".join(v for k, v in parts.items() if what in ("all", k))
+    return "\n\n".join(v() for k, v in parts.items() if what in ("all", k))
 
 
 TRAIN_EPILOG = """\
 examples:
-  acjax train                                    the embedded default (MAPPO, rware-tiny-2ag)
+  acjax train                  the embedded default (MAPPO, jumanji-rware-tiny-2ag, 8M steps)
   acjax train --config experiments/rware/tiny-4ag-acpo.yaml num_seeds=4
   acjax train --config experiments/matrix/continuous-ac_td3.yaml    off-policy, continuous
   acjax train resume=runs/<folder>               continue an interrupted run
@@ -179,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "list":
-        print(_listing(args.what))
+        try:
+            print(_listing(args.what), flush=True)
+        except BrokenPipeError:  # `acjax list | head -3`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 0
     if args.command == "eval":
         return _eval(args)
@@ -269,11 +295,17 @@ def _render(args) -> int:
     from acjax.replay import render_run
 
     try:
-        path, total = render_run(args.run_dir, args.out, args.steps, args.seed_index)
+        path, total, steps = render_run(args.run_dir, args.out, args.steps, args.seed_index)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {path} (episode return {total:.1f})", file=sys.stderr)
+    said = (
+        f"return {total:.1f} over the first {steps} steps only: the episode goes on (--steps); "
+        "training returns are over whole episodes"
+        if steps == args.steps
+        else f"episode return {total:.1f}, the whole episode of {steps} steps"
+    )
+    print(f"wrote {path} ({said})", file=sys.stderr)
     return 0
 
 

@@ -116,6 +116,11 @@ def _resume(cfg: Config, run_dir: Path, writer, runs: int, like) -> tuple[int, A
         ) from None
     if step is None:
         ckpt.close()
+        if not skipped:  # killed before its first checkpoint
+            raise ResumeError(
+                f"resume: no checkpoint in {folder}: the run ended before its first one; "
+                "nothing to resume (train it again)"
+            )
         why = "".join(f" (checkpoint {s} {w})" for s, w in skipped[:1])
         more = f", and {len(skipped) - 1} older one(s) too" if len(skipped) > 1 else ""
         raise ResumeError(f"resume: no intact checkpoint in {folder}{why}{more}")

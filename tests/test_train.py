@@ -259,7 +259,7 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted_run(world, updates,
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert f'Resume with: make train ARGS="resume={run}"' in err  # as typed in the project root
     assert "done:" not in err

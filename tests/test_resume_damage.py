@@ -289,6 +289,21 @@ def test_only_abandoned_checkpoint_reads_are_kept_out_of_the_log(caplog):
         assert kept == ["something else", "something else too"]
 
 
+def test_a_folder_killed_before_its_first_checkpoint_says_so(reference, tmp_path, capsys):
+    run = _copy(reference, tmp_path)
+    for step in _steps(run):
+        shutil.rmtree(run / "checkpoints" / str(step))
+    (run / "metrics.jsonl").write_text("")
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert main(["train", f"resume={run}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: resume: no checkpoint in {run / 'checkpoints'}: the run ended before its first "
+        "one; nothing to resume (train it again)"
+    ]
+    assert _snapshot(run) == before
+
+
 def test_a_damage_reason_keeps_what_went_wrong_and_drops_tensorstore_specs():
     from acjax.checkpoint import _reason
 

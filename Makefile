@@ -38,11 +38,13 @@ plot: install
 	$(VENV)/bin/acjax plot $(RUNS) --out $(OUT)
 
 # Every algorithm on every task of a task set, and a report: make reproduce TASKSET=warehouse
-# BUDGET=2000000 SEEDS=4 [ARGS="num_envs=32"] (report in reports/<taskset>)
+# BUDGET=2000000 SEEDS=4 [ARGS="num_envs=32"] [OUT=folder] (report in OUT, default
+# reports/<taskset>; OUT counts only when given on the command line: plot's default is plots)
 TASKSET ?= warehouse
 BUDGET  ?= 2000000
 reproduce: install
-	$(PY) -m acjax.reproduce --taskset $(TASKSET) --budget $(BUDGET) --seeds $(SEEDS) $(ARGS)
+	$(PY) -m acjax.reproduce --taskset $(TASKSET) --budget $(BUDGET) --seeds $(SEEDS) \
+		$(if $(filter command line,$(origin OUT)),--out $(OUT)) $(ARGS)
 
 # the warehouse study's report from its committed data (experiments/reports/warehouse/)
 report-warehouse: install

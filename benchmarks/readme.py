@@ -8,6 +8,7 @@ from what the files give, so no figure in those blocks is typed by hand.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -161,14 +162,26 @@ def offpolicy() -> str:
 
 
 def default_run() -> str:
-    rel = "default-run/summary.json"
-    s = _load(rel)
+    """The default run's final return as a range a user can expect (seeds 0-2 of one run and
+    the single default run), and its speed."""
+    rel, seeds_rel = "default-run/summary.json", "default-run-3seeds/summary.json"
+    s, three = _load(rel), _load(seeds_rel)
+    finals = [*three["final_returns"], s["final_return_mean"]]
+    each = ", ".join(f"{x:.1f}" for x in three["final_returns"])
     minutes = s["wall_seconds"] / 60
     return (
-        f"On this 2-core CPU the default `make train` ({s['algo'].upper()}, {s['env']}, "
-        f"{s['env_steps']:,} env steps) ends at a return of {s['final_return_mean']:.1f} "
-        f"({_k(s['steps_per_second'])} steps/s, {minutes:.1f} minutes on {s['device']}; a run is "
-        f"deterministic for a given machine and device count; `benchmarks/results/{rel}`)."
+        f"On a 2-core CPU the default `make train` ({s['algo'].upper()}, {s['env']}, "
+        f"{s['env_steps']:,} env steps) ends at a return of about {math.floor(min(finals))}-"
+        f"{math.ceil(max(finals))}: seeds 0, 1, 2 of one run with `num_seeds=3` ended at {each}, "
+        f"the default run alone (seed 0, an earlier run on another machine of this kind) at "
+        f"{s['final_return_mean']:.1f}. The exact value depends "
+        "on the seed, on the CPU model and the jax/XLA version (XLA compiles for the host's "
+        "instruction set, so floating-point rounding differs between CPUs) and on the device "
+        "count and how the runs split over the devices; on one machine with one device count a "
+        f"run repeats exactly. It ran at {_k(s['steps_per_second'])} env steps/s, "
+        f"{minutes:.1f} minutes on {s['device']} with the cores to itself; a loaded machine "
+        f"gives proportionally less (`benchmarks/results/{rel}`, `benchmarks/results/"
+        f"{seeds_rel}`)."
     )
 
 

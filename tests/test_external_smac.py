@@ -1,6 +1,10 @@
 """The adapter's SMACv2 translation (through a stand-in of SMACv2's API), worker processes,
 and faults: instances that raise, workers that die, injected failures; training goes on."""
 
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
 from functools import partial
 
 import chex
@@ -158,12 +162,29 @@ def test_worker_processes_step_like_this_process_and_survive_injected_faults():
             np.testing.assert_array_equal(faulty.final_obs[first, e], local.obs[first - 1, e])
 
 
+@contextmanager
+def _busy_cores():
+    """One CPU-bound process per core for the duration: the machine under load."""
+    spin = [sys.executable, "-c", "while True: pass"]
+    procs = [subprocess.Popen(spin) for _ in range(os.cpu_count() or 1)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def test_a_hung_worker_is_replaced():
+    """Only a call's answer is timed, never a worker's start-up (importing JAX, seconds when the
+    cores are busy): on a loaded machine exactly the hung step restarts. Without the
+    replacement (`_Workers._replace` doing nothing) the retry hangs too and the step raises."""
     opts = PoolOptions(workers=1, timeout_s=1.0)
     w = make_smac_style("standin", partial(SmacStandIn, hang_at=(0, 3)), opts)
     env = AutoReset(w)
-    state, ts = jax.jit(env.reset)(jax.random.PRNGKey(0))
-    _, (_, out) = _masked_rollout(env, state, ts, jax.random.PRNGKey(1), 5)
+    with _busy_cores():
+        state, ts = jax.jit(env.reset)(jax.random.PRNGKey(0))
+        _, (_, out) = _masked_rollout(env, state, ts, jax.random.PRNGKey(1), 5)
     assert np.asarray(out.restarts).tolist() == [0, 0, 1, 0, 0]
     assert bool(out.truncated[2]) and w.pool.executor.deaths == 1
     w.pool.close()

@@ -40,6 +40,33 @@ def test_list_prints_every_config_key_with_its_default_and_meaning(capsys):
     assert all(len(ln.split(maxsplit=2)) == 3 for ln in lines), "a key without a description"
 
 
+def test_listing_and_help_give_the_embedded_defaults(capsys):
+    """`acjax train` without --config trains the embedded default config: its world and its
+    budget (which a --config file does not inherit) are the ones the listing and help name."""
+    from acjax.config import load_config
+
+    cfg = load_config()
+    assert main(["list", "keys"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "total_timesteps " in x)
+    assert line.endswith(f"[acjax train without --config: {cfg.total_timesteps}]"), line
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    example = next(x for x in capsys.readouterr().out.splitlines() if x.strip() == "acjax train"
+                   or x.strip().startswith("acjax train  "))  # fmt: skip
+    assert f"({cfg.algo.upper()}, {cfg.env}, {cfg.total_timesteps // 10**6}M steps)" in example
+
+
+def test_a_listing_into_a_closed_pipe_is_quiet():
+    """`acjax list algos | head -1`: the reader gone, no BrokenPipeError traceback, exit 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "acjax.cli", "list", "algos"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    proc.stdout.close()  # before the listing is written: its write fails
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and err == "", err
+
+
 @pytest.mark.parametrize(
     "args, needle",
     [
@@ -88,19 +115,81 @@ def test_budget_rounds_up_to_whole_updates_and_says_so(tmp_path, capsys):
     assert (tmp_path / "summary.json").read_text().endswith("}\n")
 
 
+def _wait_for_stop_flag(proc, timeout=120.0):
+    """Until the process catches SIGTERM (the stop flag is installed: its first act), however
+    loaded the machine; Linux says which signals a process catches in /proc/PID/status."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        caught = int(next(x for x in status.splitlines() if x.startswith("SigCgt:")).split()[1], 16)
+        if caught >> (signal.SIGTERM - 1) & 1:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the stop flag was not installed")
+
+
+def _start(run, *args):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    return subprocess.Popen(
+        [sys.executable, "-m", "acjax.cli", "train", *TINY, *args, f"run_dir={run}"],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_a_second_sigint_while_compiling_aborts_at_once_and_cleanly(tmp_path):
+    """The first Ctrl-C is heard at once (saying when the stop takes effect: after the call
+    being compiled), the second ends the process with exit 130 wherever it lands (tracing,
+    XLA's compile): no traceback, no crash, and the folder without a checkpoint removed."""
+    for attempt, delay in enumerate((0.0, 0.5, 1.5)):
+        run = tmp_path / f"run{attempt}"
+        proc = _start(run)
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("compiling "):
+                time.sleep(delay)
+                proc.send_signal(signal.SIGINT)
+            if line.startswith("SIGINT: heard"):
+                proc.send_signal(signal.SIGINT)
+                break
+        lines.append(proc.communicate(timeout=600)[1])
+        err = "".join(lines)
+        assert proc.returncode == 130, (attempt, err)
+        assert (
+            "SIGINT: heard; stopping once this call is compiled and has run its 2 update(s)" in err
+        )
+        assert "Ctrl-C again aborts at once" in err
+        assert err.rstrip().endswith(
+            f"aborted before the first checkpoint; removed {run} (nothing to resume)"
+        ), err
+        for bad in ("Traceback", "Exception ignored", "KeyboardInterrupt", "compiled in"):
+            assert bad not in err, (attempt, err)
+        assert not run.exists()
+
+
+def test_a_crash_before_the_first_checkpoint_removes_the_folder_and_says_so(
+    tmp_path, capsys, monkeypatch
+):
+    from acjax.harness import Harness
+
+    def broken(*args):
+        raise RuntimeError("a bug in the compiled program")
+
+    monkeypatch.setattr(Harness, "compile", broken)
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "env=matrix-table1", f"run_dir={run}"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-2] == "RuntimeError: a bug in the compiled program"
+    assert err[-1] == f"crashed before the first checkpoint; removed {run} (nothing to resume)"
+    assert not run.exists()
+
+
 def test_sigint_in_the_first_second_leaves_no_traceback_and_no_folder(tmp_path):
     run = tmp_path / "run"
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "acjax.cli", "train", *TINY, f"run_dir={run}"],
-        cwd=REPO,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    time.sleep(1.0)  # JAX is still loading: nothing compiled, no folder yet
+    proc = _start(run)
+    _wait_for_stop_flag(proc)  # JAX is still loading: nothing compiled, no folder yet
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=600)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert proc.returncode == 130, err
     assert "interrupted before training started; nothing written" in err

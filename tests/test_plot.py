@@ -67,7 +67,8 @@ def test_plot_writes_curves_table_and_figures(tmp_path, capsys):
         assert (out / f).stat().st_size > 0, f
     table = (out / "final.md").read_text()
     assert "| rware-tiny-2ag | mappo | 2 | 4.00 ± 1.00 |" in table
-    assert "| rware-tiny-2ag | acpo ppo.lr=0.001 | 1 |" in table
+    # one seed: no standard error or interval (not "± 0.00" and a zero-width interval)
+    assert "| rware-tiny-2ag | acpo ppo.lr=0.001 | 1 | 2.00 (n=1) | 2.00 (n=1) |" in table
     csv_rows = (out / "curves.csv").read_text().splitlines()
     assert csv_rows[0] == "env,group,env_steps,mean,se,seeds" and len(csv_rows) == 1 + 12
     # equal steps: rows after 200 steps left out, so the final returns come from updates 1-2

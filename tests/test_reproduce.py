@@ -2,7 +2,10 @@
 call keeps the finished runs."""
 
 import json
+import subprocess
+from pathlib import Path
 
+import pytest
 from conftest import TINY
 
 from acjax.reproduce import main
@@ -23,3 +26,20 @@ def test_reproduce_writes_a_report_and_keeps_finished_runs(tmp_path, capsys):
     assert "reproduce: " not in capsys.readouterr().err
     again = json.loads((tmp_path / "runs/rware-tiny-2ag-acpo/summary.json").read_text())
     assert again == first
+
+
+def test_help_gives_the_whole_first_sentence(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "every algorithm on every task of a task set, then a report folder." in text
+
+
+def test_make_reproduce_passes_out_and_plot_keeps_its_own_default():
+    root = Path(__file__).resolve().parents[1]
+    dry = lambda *a: subprocess.run(
+        ["make", "-n", *a], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.replace("\\\n", " ")
+    assert "--out reports/mine" in " ".join(dry("reproduce", "OUT=reports/mine").split())
+    assert "--out" not in dry("reproduce")  # reports/<taskset>, not plot's default `plots`
+    assert "--out plots" in dry("plot")

@@ -176,6 +176,41 @@ def test_edited_or_missing_config_is_one_line_and_changes_nothing(
     assert _snapshot(run) == before
 
 
+def test_a_config_that_no_longer_matches_is_one_line_and_changes_nothing(reference, tmp_path):
+    """Another world in config.yaml: not a damaged checkpoint but the wrong config, named in one
+    line; nothing is deleted (every checkpoint would mismatch alike), nothing else printed."""
+    run = _copy(reference, tmp_path)
+    path = run / "config.yaml"
+    path.write_text(path.read_text().replace("env: matrix-table1", "env: matrix-continuous", 1))
+    before = _snapshot(run)
+    proc = subprocess.run(
+        [sys.executable, "-m", "acjax.cli", "train", f"resume={run}"],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: resume: {path}: config key 'env' is 'matrix-continuous', the checkpoints were "
+        "written with 'matrix-table1'; nothing changed"
+    ], proc.stderr
+    assert _snapshot(run) == before
+
+
+def test_a_mismatch_without_summary_names_the_array_and_its_shapes(reference, tmp_path, capsys):
+    run = _copy(reference, tmp_path)
+    (run / "summary.json").unlink()
+    path = run / "config.yaml"
+    path.write_text(path.read_text().replace("actor_hidden:\n  - 16", "actor_hidden:\n  - 17"))
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert main(["train", f"resume={run}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: resume: {path}: the config no longer matches checkpoint 8 (0.params.actor.params."
+        "Dense_0.bias: shape (2, 17) for the config, shape (2, 16) stored); nothing changed"
+    ], err
+    assert _snapshot(run) == before
+
+
 def _tmp_steps(run):
     folder = run / "checkpoints"
     return (
@@ -252,3 +287,31 @@ def test_only_abandoned_checkpoint_reads_are_kept_out_of_the_log(caplog):
         abandon_task(ValueError("something else too"))
         kept = [r.exc_info[1].args[0] for r in caplog.records]
         assert kept == ["something else", "something else too"]
+
+
+def test_a_folder_killed_before_its_first_checkpoint_says_so(reference, tmp_path, capsys):
+    run = _copy(reference, tmp_path)
+    for step in _steps(run):
+        shutil.rmtree(run / "checkpoints" / str(step))
+    (run / "metrics.jsonl").write_text("")
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert main(["train", f"resume={run}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: resume: no checkpoint in {run / 'checkpoints'}: the run ended before its first "
+        "one; nothing to resume (train it again)"
+    ]
+    assert _snapshot(run) == before
+
+
+def test_a_damage_reason_keeps_what_went_wrong_and_drops_tensorstore_specs():
+    from acjax.checkpoint import _reason
+
+    junk = (
+        'DATA_LOSS: Error reading "0.params/.zarray": bad checksum. See full TensorStore '
+        "details: <bound method pybind11_detail_function_record_v1_system_libstdcpp_gxx_abi_1"
+        '.spec of TensorStore({"driver": "zarr"})>'
+    )
+    assert _reason(ValueError(junk)) == 'DATA_LOSS: Error reading "0.params/.zarray": bad checksum.'
+    spec = "OUT_OF_RANGE: byte range [0, 9) is not valid [tensorstore_spec='{\"driver\": 1}']"
+    assert _reason(ValueError(spec)) == "OUT_OF_RANGE: byte range [0, 9) is not valid"

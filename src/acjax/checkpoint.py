@@ -10,12 +10,15 @@ damaged afterwards (a full disk, an interrupted copy) are found on restore:
 from __future__ import annotations
 
 import logging
+import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 
 def _quiet_closed_loops() -> None:
@@ -36,6 +39,9 @@ def _quiet_closed_loops() -> None:
         exc = unraisable.exc_value
         if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
             return
+        code = getattr(unraisable.object, "cr_code", None)  # a read coroutine left unfinished
+        if code is not None and ("orbax" in code.co_filename or "tensorstore" in code.co_filename):
+            return
         previous(unraisable)
 
     hook._acjax_quiet = True
@@ -55,10 +61,31 @@ def _abandoned_reads(record: logging.LogRecord) -> bool:
 
 def _reason(e: BaseException) -> str:
     """The first line of an error, short enough for a one-line message (TensorStore's errors
-    nest: the kind of error comes first, the file and what went wrong with it last)."""
+    nest: the kind of error comes first, the file and what went wrong with it last; the spec
+    and the object it appends say nothing more)."""
     lines = str(e).strip().splitlines()
-    line = lines[0].split(" [tensorstore_spec")[0] if lines else type(e).__name__
+    line = lines[0] if lines else type(e).__name__
+    line = re.split(r"\s*(?:\[tensorstore_spec|See full TensorStore details)", line)[0]
     return line if len(line) <= 240 else f"{line[:110]} ... {line[-125:]}"
+
+
+def _shapes(tree: Any) -> dict[str, tuple]:
+    """Each array's path (`learner.params.actor...`, whatever the containers) and shape;
+    the empty arrays, which are not stored, left out."""
+
+    def name(k) -> str:
+        return str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k))))
+
+    return {
+        ".".join(name(k) for k in path): tuple(x.shape)
+        for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+        if x is not None and math.prod(x.shape)
+    }
+
+
+class Mismatch(ValueError):
+    """A checkpoint that is intact but holds another state than the config makes (the config
+    was edited since): no older checkpoint would do, and none is deleted."""
 
 
 class Checkpointer:
@@ -109,11 +136,33 @@ class Checkpointer:
             if at_most is not None and step > at_most:
                 skipped.append((step, f"is ahead of the metrics (complete to update {at_most})"))
                 continue
+            self.check_matches(step, like)
             try:
                 return step, self.restore(step, like), skipped
             except Exception as e:  # noqa: BLE001 - any unreadable file means a damaged step
                 skipped.append((step, f"is damaged ({_reason(e)})"))
         return None, like, skipped
+
+    def check_matches(self, update: int, like: Any) -> None:
+        """Raise Mismatch when checkpoint `update`'s arrays (their names and shapes, from its
+        metadata: no array is read) are not those of `like`. Unreadable metadata passes: the
+        restore then finds the damage."""
+        try:
+            meta = ocp.StandardCheckpointHandler().metadata(
+                epath.Path(self.directory / str(update) / "default")
+            )
+            stored = _shapes(meta.tree)
+        except Exception:  # noqa: BLE001 - a damaged checkpoint: restore_newest reports it
+            return
+        wanted = _shapes(like)
+        differ = [k for k in wanted.keys() | stored.keys() if wanted.get(k) != stored.get(k)]
+        if differ:
+            key = min(differ, key=lambda k: (len(k), k))  # the parameters before their moments
+            said = lambda s: "absent" if s is None else f"shape {s}"
+            raise Mismatch(
+                f"the config no longer matches checkpoint {update} ({key}: "
+                f"{said(wanted.get(key))} for the config, {said(stored.get(key))} stored)"
+            )
 
     def delete(self, update: int) -> None:
         self.manager.delete(update)

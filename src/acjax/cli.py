@@ -11,6 +11,7 @@ import re
 import shutil
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from acjax.config import DIST_KEYS
@@ -119,23 +120,46 @@ def _algorithms() -> str:
     return "\n".join(f"  {ln}" for ln in lines if ln.split(" ", 1)[0] in algos.NAMES)
 
 
+def _keys() -> str:
+    """Every config key with its default (a --config file's) and meaning; where `acjax train`
+    without --config (the embedded default config) sets another value, that value too."""
+    from acjax.config import describe_keys, json_like, load_config
+
+    cfg = load_config(None, [], check=False)
+
+    def embedded(key: str) -> str:
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        return json_like(tuple(value) if isinstance(value, list) else value)
+
+    lines = []
+    for k, d, c in describe_keys():
+        e = embedded(k)
+        lines.append(
+            f"  {k:28s} {d:12s} {c}" + (f" [acjax train without --config: {e}]" if e != d else "")
+        )
+    return (
+        "config keys (key=value overrides; the defaults of a --config file, documented in "
+        "src/acjax/config.py; [in brackets] the embedded default config's value where it "
+        "differs):\n" + "\n".join(lines)
+    )
+
+
 def _listing(what: str) -> str:
-    from acjax.config import describe_keys
     from acjax.envs import WORLDS
 
     parts = {
-        "worlds": "worlds (env=...):\n" + WORLDS,
-        "algos": "algorithms (algo=...):\n" + _algorithms(),
-        "keys": "config keys (key=value overrides; the defaults, documented in "
-        "src/acjax/config.py):\n"
-        + "\n".join(f"  {k:28s} {d:12s} {c}" for k, d, c in describe_keys()),
+        "worlds": lambda: "worlds (env=...):\n" + WORLDS,
+        "algos": lambda: "algorithms (algo=...):\n" + _algorithms(),
+        "keys": _keys,
     }
-    return "\n\n".join(v for k, v in parts.items() if what in ("all", k))
+    return "\n\n".join(v() for k, v in parts.items() if what in ("all", k))
 
 
 TRAIN_EPILOG = """\
 examples:
-  acjax train                                    the embedded default (MAPPO, rware-tiny-2ag)
+  acjax train                  the embedded default (MAPPO, jumanji-rware-tiny-2ag, 8M steps)
   acjax train --config experiments/rware/tiny-4ag-acpo.yaml num_seeds=4
   acjax train --config experiments/matrix/continuous-ac_td3.yaml    off-policy, continuous
   acjax train resume=runs/<folder>               continue an interrupted run
@@ -177,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "list":
-        print(_listing(args.what))
+        try:
+            print(_listing(args.what), flush=True)
+        except BrokenPipeError:  # `acjax list | head -3`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 0
     if args.command == "eval":
         return _eval(args)
@@ -189,11 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from acjax.stop import StopFlag
 
     with StopFlag() as stop:  # first: an interrupt from here on ends the run cleanly
-        try:
-            return _train(args, stop)
-        except KeyboardInterrupt:  # a second Ctrl-C: abort now
-            print("aborted", file=sys.stderr)
-            return 130
+        return _train(args, stop)
 
 
 def _train(args, stop) -> int:
@@ -226,6 +249,7 @@ def _train(args, stop) -> int:
 
     run_dir = Path(cfg.resume or cfg.run_dir)
     existed = run_dir.exists()
+    stop.on_abort = lambda: _leave(run_dir, existed, "aborted")  # a second Ctrl-C, at once
     try:
         summary = train(cfg, stop=stop)
     except Interrupted:
@@ -233,19 +257,16 @@ def _train(args, stop) -> int:
         return 130
     except NonFiniteLoss as e:
         print(f"error: {e}", file=sys.stderr)
+        if "No checkpoint" in str(e):
+            print(_leave(run_dir, existed, "stopped"), file=sys.stderr)
         return 1
     except (FileNotFoundError, ConfigError) as e:  # no checkpoint; devices do not fit num_envs
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        # aborted by a second Ctrl-C: a new run folder that holds no checkpoint yet cannot be
-        # resumed, so it goes
-        if not existed and not any((run_dir / "checkpoints").glob("[0-9]*")):
-            shutil.rmtree(run_dir, ignore_errors=True)
-            print(f"aborted before the first checkpoint; removed {run_dir}", file=sys.stderr)
-        else:
-            print(f"aborted; {run_dir} keeps its last checkpoint", file=sys.stderr)
-        return 130
+    except Exception:  # a crash (a bug, out of memory): its traceback, then what is left
+        traceback.print_exc()
+        print(_leave(run_dir, existed, "crashed"), file=sys.stderr)
+        return 1
     if jax.process_index() != 0 or summary["status"] != "finished":
         return 0
     ret = summary["final_return_mean"]
@@ -258,16 +279,32 @@ def _train(args, stop) -> int:
     return 0
 
 
+def _leave(run_dir: Path, existed: bool, what: str) -> str:
+    """A run ended early: a new run folder that holds no checkpoint yet cannot be resumed, so
+    it goes (the line says so); otherwise it keeps its checkpoints for a resume."""
+    folder = run_dir / "checkpoints"
+    if existed or (folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())):
+        return f"{what}; {run_dir} keeps its last checkpoint (resume={run_dir})"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return f"{what} before the first checkpoint; removed {run_dir} (nothing to resume)"
+
+
 def _render(args) -> int:
     from acjax.config import ConfigError
     from acjax.recording import render_run
 
     try:
-        path, total = render_run(args.run_dir, args.out, args.steps, args.seed_index)
+        path, total, steps = render_run(args.run_dir, args.out, args.steps, args.seed_index)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {path} (episode return {total:.1f})", file=sys.stderr)
+    said = (
+        f"return {total:.1f} over the first {steps} steps only: the episode goes on (--steps); "
+        "training returns are over whole episodes"
+        if steps == args.steps
+        else f"episode return {total:.1f}, the whole episode of {steps} steps"
+    )
+    print(f"wrote {path} ({said})", file=sys.stderr)
     return 0
 
 

@@ -133,7 +133,7 @@ def evaluate_run(
     if gif and hasattr(world, "layout"):  # the warehouse port: a GIF of one episode
         from acjax.recording import render_run
 
-        path, _ = render_run(run_dir, run_dir / "eval-episode.gif", steps=min(steps, 200))
+        path, *_ = render_run(run_dir, run_dir / "eval-episode.gif", steps=min(steps, 200))
         out["gif"] = str(path)
     (run_dir / "eval.json").write_text(json.dumps(out, indent=2))
     return out

@@ -163,6 +163,8 @@ def plot(paths: list[str | Path], out: str | Path, max_steps: int | None = None)
                     table.append(
                         f"| {env} | {g} | {len(finals)} | {m:.2f} ± {s:.2f} | "
                         f"{iqm:.2f} [{lo:.2f}, {hi:.2f}] |"
+                        if len(finals) > 1  # one seed: no spread, no interval to give
+                        else f"| {env} | {g} | 1 | {m:.2f} (n=1) | {iqm:.2f} (n=1) |"
                     )
             ax.set(xlabel="env steps", ylabel="episode return", title=env)
             ax.legend(fontsize=8)

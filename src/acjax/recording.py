@@ -63,8 +63,9 @@ def render_run(
     seed_index: int = 0,
     seed: int = 0,
     max_fps: float = 30.0,
-) -> tuple[Path, float]:
-    """Write a GIF of one episode of a run's latest policy; (its path, the episode's return)."""
+) -> tuple[Path, float, int]:
+    """Write a GIF of one episode of a run's latest policy, of at most `steps` steps: (its path,
+    the return, the steps drawn; as many as asked when the episode goes on beyond them)."""
     from acjax.checkpoint import Checkpointer
     from acjax.envs.registry import make
     from acjax.envs.render import write_gif
@@ -92,4 +93,4 @@ def render_run(
     frames, fps = frames_of(world, states)
     stride = max(1, int(np.ceil(fps / max_fps)))  # GIF viewers slow down faster frame rates
     out = Path(out) if out else run_dir / f"episode-update{last}.gif"
-    return write_gif(None, frames[::stride], out, fps=round(fps / stride)), total
+    return write_gif(None, frames[::stride], out, fps=round(fps / stride)), total, len(states)

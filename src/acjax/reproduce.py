@@ -107,7 +107,7 @@ def reproduce(taskset: str, budget: int, seeds: int, out: Path, extra: list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--taskset", default="warehouse", choices=sorted(TASKSETS))
     p.add_argument("--budget", type=int, default=2_000_000, help="env steps per seed")
     p.add_argument("--seeds", type=int, default=4)

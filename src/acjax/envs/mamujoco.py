@@ -34,10 +34,13 @@ and observation sizes (tests/test_mamujoco.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import re
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 
@@ -245,10 +248,43 @@ def parse_name(name: str) -> tuple[str, str] | None:
     return ALIASES.get(m.groups(), m.groups()) if m else None
 
 
+# what the MuJoCo stack prints that a user cannot act on: mjx's notices that the optional `warp`
+# package is missing (Python prints on stdout) and MuJoCo's compiler warning that brax's models
+# use the deprecated `settotalmass` (C, on stderr)
+_NOISE = ("Failed to import warp", "Failed to import mujoco_warp", "WARNING: compiler attribute")
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Drop the lines of _NOISE printed meanwhile (by Python or by C, at the file descriptors)
+    and blank lines; everything else is printed again after."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    said = io.StringIO()
+    with tempfile.TemporaryFile() as c_err:
+        os.dup2(c_err.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(said):
+                yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            c_err.seek(0)
+            for text, stream in (
+                (said.getvalue(), sys.stdout),
+                (c_err.read().decode(), sys.stderr),
+            ):
+                kept = [x for x in text.splitlines() if x.strip() and not x.startswith(_NOISE)]
+                if kept:
+                    print("\n".join(kept), file=stream, flush=True)
+
+
 @functools.cache
 def _brax_env(robot: str, backend: str):
     """brax's environment (cached: building it compiles the MJCF, ~0.5 s)."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet():
         warnings.simplefilter("ignore")  # brax's "not actively maintained" notice
         from brax import envs
 

@@ -70,17 +70,18 @@ def _worker_main(conn, factory) -> None:
     worker ends when the training process closes its pipe or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     instances: dict = {}
-    while True:
-        try:
+    try:
+        conn.send("ready")  # started (JAX imported): from here on answers are timed
+        while True:
             msg = conn.recv()
-        except (EOFError, OSError):
-            break
-        if msg is None:
-            break
-        kind, ops, die = msg
-        if die:
-            os._exit(3)  # an injected worker death
-        conn.send(_run_ops(instances, factory, kind, ops))
+            if msg is None:
+                break
+            kind, ops, die = msg
+            if die:
+                os._exit(3)  # an injected worker death
+            conn.send(_run_ops(instances, factory, kind, ops))
+    except (EOFError, OSError):  # the training process closed the pipe (or replaced this one)
+        pass
     for inst in instances.values():
         _close(inst)
 
@@ -125,10 +126,18 @@ class _Workers:
         theirs.close()
         self.procs[w], self.conns[w] = proc, mine
 
+    def _ready(self, w: int) -> None:
+        """Wait for worker w's start-up (a fresh Python importing JAX: seconds on a loaded
+        machine), untimed: only answers to calls count against `timeout_s`."""
+        if self.conns[w].recv() != "ready":
+            raise RuntimeError(f"worker process {w} did not start")
+
     def run(self, kind: str, ops: list, rng) -> list:
-        for w in range(self.n):
-            if self.procs[w] is None:
-                self._start(w)
+        new = [w for w in range(self.n) if self.procs[w] is None]
+        for w in new:
+            self._start(w)
+        for w in new:
+            self._ready(w)
         shares = [[k for k, op in enumerate(ops) if op[0] % self.n == w] for w in range(self.n)]
         out: list = [None] * len(ops)
         for w, share in enumerate(shares):
@@ -151,6 +160,8 @@ class _Workers:
                         f"acjax: worker process {w} {why}; its instances restart", file=sys.stderr
                     )
                 self.conns[w].send((kind, [ops[k] for k in share], False))
+                if not self.conns[w].poll(self.timeout):  # hangs again: give up, not forever
+                    raise RuntimeError(f"worker process {w} hangs again after a restart") from e
                 answers = self.conns[w].recv()
             for k, a in zip(share, answers, strict=True):
                 out[k] = a
@@ -168,6 +179,7 @@ class _Workers:
         if self.procs[w].is_alive():
             self.procs[w].kill()
         self._start(w)
+        self._ready(w)
 
     def close(self):
         for conn, proc in zip(self.conns, self.procs, strict=True):

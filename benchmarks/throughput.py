@@ -1,7 +1,7 @@
 """Throughput and scaling suite: raw env stepping, training steps/s, devices, seeds, agents.
 
-    python benchmarks/throughput.py --mode quick|peer|full|gpu|smoke|policies|mamujoco|sweep
-        [--out DIR] [--budget S] [--tiny]
+    python benchmarks/throughput.py --mode quick|peer|full|gpu|smoke|policies|mamujoco|sweep|
+        authors [--out DIR] [--budget S] [--tiny]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
 (`k * num_envs * rollout_len * num_seeds`) over the wall time of the call, the PPO update
@@ -26,6 +26,8 @@ Sections (records carry `section`):
   mamujoco multi-agent MuJoCo: raw stepping and MAPPO/ACPO training per brax backend
            (halfcheetah-2x3), then every scenario on the default backend (`--mode mamujoco`;
            `full` measures halfcheetah-2x3 on the default backend)
+  authors  (`--mode authors`) the authors' ACPO (belief network, critic on beliefs) against MAPPO,
+           both on the authors' warehouse and PPO backbone, at 4 and 12 agents: time per env step
 
 Results: DIR/<machine>-<date>[-<mode>].json (a list of records), a markdown table beside it,
 DIR/latest.json (a copy) and DIR/runtime_vs_agents.png. The JSON is rewritten after every
@@ -161,6 +163,14 @@ def _plan_mamujoco(tiny: bool) -> list[Callable]:
     ]  # fmt: skip
 
 
+# the authors' warehouse settings (experiments/authors/rware/base.yaml, base-acpo.yaml)
+AUTHORS = (
+    "ppo.clip_eps=0.01", "ppo.kl_coef=0.2", "ppo.complete_episodes=true", "ppo.value_loss=mse",
+    "ppo.value_clip=10", "ppo.value_norm=false", "acpo.belief=net",
+    "acpo.critic_prefix=predicted", "acpo.lambda_micro=0.95",
+)  # fmt: skip
+
+
 def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]:
     """The plans of the CPU modes (quick, peer, full, policies, sweep; --tiny: one plan)."""
     from acjax.envs.mamujoco import DEFAULT_BACKEND as MAMUJOCO_BACKEND
@@ -212,6 +222,14 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
             ),
             lambda r, b: section_scaling(r, b, "scaling", ["mappo"], J4, [128], devs, 3),
         ]
+    if mode == "authors":  # the authors' ACPO against MAPPO in their configuration (issue 26)
+        return [
+            lambda r, b: section_agents(
+                r, b, "rware-tiny-{n}ag-hard-c1-v1-mean", [4, 12], ["mappo", "acpo"], 16, 3,
+                devices=1, rollout=500, epochs=10, minibatches=1, hidden=(128, 256),
+                extra=AUTHORS,
+            )
+        ]  # fmt: skip
     if mode == "peer":  # the peer beside acjax alone: 3 rounds, 4 updates per call as the peer's
         return [lambda r, b: section_peer(r, b, calls=5, k=4, rounds=3)]
     if mode == "full":
@@ -241,7 +259,7 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    modes = ["smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep"]
+    modes = ["smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep", "authors"]
     p.add_argument("--mode", default="quick", choices=modes)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(

@@ -18,6 +18,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from acjax.envs import warehouse_moves as moves
 from acjax.envs import warehouse_rware as wr
 
 rware = pytest.importorskip("rware")
@@ -597,7 +598,7 @@ def test_other_sensor_range_and_difficulties():
 def test_set_replay_matches_cpython():
     """The port's CPython set model (probe orders, resizes) against real sets of (x, y)."""
     rng = np.random.default_rng(0)
-    probes = dict(zip(wr._SET_SIZES, wr._cell_probe_tables(29, 16), strict=True))
+    probes = dict(zip(moves._SET_SIZES, moves._cell_probe_tables(29, 16), strict=True))
     for _ in range(300):
         k = int(rng.integers(1, 19))
         cells = rng.choice(29 * 16, size=k, replace=False)
@@ -608,7 +609,7 @@ def test_set_replay_matches_cpython():
         for count, c in enumerate(cells, 1):
             slot = next(s for s in probes[size][c] if s not in table)
             table[slot] = c
-            if count == wr._SET_RESIZE_AT:
+            if count == moves._SET_RESIZE_AT:
                 size, old, table = 32, table, {}
                 for _, c2 in sorted(old.items()):
                     table[next(s for s in probes[size][c2] if s not in table)] = c2

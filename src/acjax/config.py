@@ -11,7 +11,6 @@ on its registry entry (`acjax.algos.AlgoInfo`). Reading files and overrides is
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -405,7 +404,7 @@ def validate_dist(cfg: Config) -> None:
 
 def validate(cfg: Config) -> None:
     """Every key of cfg, the swept values and the world (built once, to check its name)."""
-    from acjax.envs.registry import make
+    from acjax.config_world import validate_world  # loads JAX and the worlds
 
     cfg.validate()
     for key, values in flat_sweep(cfg).items():
@@ -413,44 +412,7 @@ def validate(cfg: Config) -> None:
             _validate_swept(with_values(cfg, (key,), (value,)), f"sweep.{key}")
         if key == "acpo.lambda_micro":
             require(min(values) > 0, "sweep.acpo.lambda_micro", "values must be > 0 (0 = auto)")
-    try:
-        world = make(cfg.env, cfg)
-    except ValueError as e:
-        raise ConfigError(f"config key 'env': {e}") from None
-    if ALGO_REGISTRY[cfg.algo].continuous_only and not world.spec.continuous:
-        raise ConfigError(
-            f"config key 'algo': {cfg.algo} needs continuous actions; {cfg.env} has discrete ones"
-        )
-    if cfg.acpo.belief in SOFT_BELIEFS and world.spec.continuous and "acpo" in cfg.algo:
-        raise ConfigError(
-            f"config key 'acpo.belief': {cfg.acpo.belief} beliefs are probability vectors over "
-            f"discrete actions; {cfg.env} has continuous ones"
-        )
-    if cfg.ppo.complete_episodes and not ALGO_REGISTRY[cfg.algo].off_policy:
-        validate_complete_episodes(cfg, world.spec.max_steps)
-
-
-# worlds whose episodes always last exactly their time limit (`EnvSpec.max_steps`): the rware
-# port and the original rware never terminate early (Jumanji's warehouse ends on collisions)
-FIXED_LENGTH_WORLDS = re.compile(r"^(external-)?rware-")
-
-
-def validate_complete_episodes(cfg: Config, limit: int) -> None:
-    """ppo.complete_episodes: every update's rollout is exactly one whole episode of each
-    environment, so the world's episodes must all last its time limit `limit`, and
-    ppo.rollout_len must equal it."""
-    require(
-        FIXED_LENGTH_WORLDS.match(cfg.env) is not None and limit > 0,
-        "ppo.complete_episodes",
-        f"needs a world whose episodes all last a fixed time limit (rware-*, "
-        f"external-rware-*); {cfg.env} can end them early or has no limit",
-    )
-    require(
-        cfg.ppo.rollout_len == limit,
-        "ppo.rollout_len",
-        f"ppo.complete_episodes needs the episode's length {limit} "
-        f"(the time limit of {cfg.env}), got {cfg.ppo.rollout_len}",
-    )
+    validate_world(cfg)
 
 
 def _validate_swept(cfg: Config, where: str) -> None:

@@ -26,19 +26,8 @@ One step follows `Warehouse.step` line by line:
    the first goal's draw has just requested), and +1 goes to the agent on the goal;
 5. observations from the new grid; `truncated` once the step count reaches `max_steps`.
 
-The graph is resolved with arrays. Each agent has one out-edge, so the graph is functional: a
-component holds at most one cycle, found by powers of the successor map (pointer doubling); a
-component without a cycle is a tree towards one empty cell, and its longest path is found from
-each agent's height (longest chain of agents queued behind it). Where two chains are equally
-long, networkx keeps the predecessor that comes first in the component subgraph's adjacency
-order. That order is either the order in which rware added the nodes to the graph or, when the
-component has fewer than half of the graph's nodes (`FilterAdjacency.__iter__` in networkx 3.x),
-the iteration order of a Python `set` of (x, y) tuples built by `_plain_bfs` and copied once by
-`show_nodes`. The port reproduces both: it replays the breadth-first search and CPython's set
-insertion (open addressing, the same probe sequence and resizes, with the tuple hashes of every
-cell taken from the running interpreter when the world is built), so ties resolve exactly as in
-rware with networkx 3.x on 64-bit CPython. Such a component has at most (2N + 1) // 3 nodes,
-which bounds the replay.
+The graph is resolved with arrays, ties broken exactly as networkx 3.x breaks them on
+64-bit CPython (`acjax.envs.warehouse_moves`).
 
 Replacement draws use the state's key (uniform over the shelves not in the queue, not rware's
 numpy stream). `step_with_draws(state, actions, draws)` lets a caller force them: `draws` int32
@@ -46,13 +35,9 @@ numpy stream). `step_with_draws(state, actions, draws)` lets a caller force them
 delivery of this step, or -1 for a draw from the key. The differential tests read the shelves
 the original drew and force the same ones.
 
-Layouts (`Layout.from_params`): rware 2.0.0 places the horizontal highways and the queue
-cells by the column height; rware 1.0.1 (`version=1`) computes the grid size from the column
-height too, but its highway rule is written for height 8 (`y % 9 == 0`, queue `y > H - 11`).
-Both agree at height 8; at height 1 the authors of ACPO ran 1.0.1's rule: tiny 4x10 with 8
-shelves, small 6x10 with 16 (2.0.0's rule at height 1: 4 and 10 shelves). Everything else in
-a step is the same code in both versions (docs/references.md, "rware 1.0.1 and 2.0.0, and the
-authors' warehouse").
+Layouts (`acjax.envs.warehouse_layout`): rware 2.0.0's, or with `version=1` rware 1.0.1's
+highway rule (the authors of ACPO ran it at column height 1); everything else in a step is
+the same code in both versions.
 
 Observations: rware's flattened vector (`observe`), 8 + 7 (2r + 1)^2 floats (71 for sensor range
 r = 1); the global state is the concatenation of all agents' observations. Rewards:
@@ -65,7 +50,6 @@ an original `rware.Warehouse` and `RwareState` (for the tests).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -73,109 +57,27 @@ import jax.numpy as jnp
 import numpy as np
 
 from acjax.envs.core import EnvSpec, TimeStep, World, make_timestep
+from acjax.envs.warehouse_layout import (  # noqa: F401  (Layout re-exported)
+    COLUMN_HEIGHT,
+    DIFFICULTY,
+    MAX_AGENTS,
+    SIZES,
+    Layout,
+    name_suffix,
+    request_queue_size,
+    task_layout,
+)
+from acjax.envs.warehouse_moves import MoveResolution
 
 NOOP, FORWARD, LEFT, RIGHT, TOGGLE_LOAD = range(5)
 # rware's Direction values
 DIR_UP, DIR_DOWN, DIR_LEFT, DIR_RIGHT = range(4)
 
-SIZES = {"tiny": (1, 3), "small": (2, 3), "medium": (2, 5), "large": (3, 5)}
-DIFFICULTY = {"easy": 2.0, "normal": 1.0, "hard": 0.5}
-COLUMN_HEIGHT = 8  # rware's registered tasks; 1.0.1's highway rule holds it fixed
-MAX_COLUMN_HEIGHT = 20
-MAX_AGENTS = 20
 NUM_ACTIONS = 5
 
 # rware's Agent.req_direction: wraplist [UP, RIGHT, DOWN, LEFT], indexed by Direction value
 _TURN_RIGHT = np.array([DIR_RIGHT, DIR_LEFT, DIR_UP, DIR_DOWN], np.int32)
 _TURN_LEFT = np.array([DIR_LEFT, DIR_RIGHT, DIR_DOWN, DIR_UP], np.int32)
-
-_M64 = (1 << 64) - 1
-_SET_SIZES = (8, 32)  # CPython's PySet_MINSIZE, and the size it grows to
-_SET_RESIZE_AT = 5  # an 8-slot set grows to 32 slots when its 5th entry arrives (fill*5 >= 21)
-
-
-def request_queue_size(n_agents: int, difficulty: str) -> int:
-    """rware's registration: int(N * {easy 2, normal 1, hard 0.5}), no minimum."""
-    return int(n_agents * DIFFICULTY[difficulty])
-
-
-def name_suffix(
-    difficulty: str, column_height: int = COLUMN_HEIGHT, version: int = 2, team_mean: bool = False
-) -> str:
-    """The end of a warehouse world's name after `<N>ag`: `[-easy|-hard][-c<C>][-v1][-mean]`."""
-    return (
-        ("" if difficulty == "normal" else f"-{difficulty}")
-        + ("" if column_height == COLUMN_HEIGHT else f"-c{column_height}")
-        + ("-v1" if version == 1 else "")
-        + ("-mean" if team_mean else "")
-    )
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Layout:
-    """rware's `_make_layout_from_params` as numpy constants; positions are (x, y)."""
-
-    height: int
-    width: int
-    highways: np.ndarray  # bool [H, W]
-    shelf_home: np.ndarray  # int32 [S, 2] (x, y), rware's shelf order (id - 1)
-    goals: np.ndarray  # int32 [2, 2] (x, y)
-
-    @property
-    def num_shelves(self) -> int:
-        return int(self.shelf_home.shape[0])
-
-    @staticmethod
-    def from_params(
-        shelf_rows: int, shelf_columns: int, column_height: int, version: int = 2
-    ) -> Layout:
-        """rware 2.0.0's layout, or 1.0.1's (`version=1`: `Warehouse._is_highway` with the
-        column height 8 written into it, the grid sized by `column_height`)."""
-        if shelf_columns % 2 != 1:
-            raise ValueError("only odd numbers of shelf columns exist in rware")
-        h = (column_height + 1) * shelf_rows + 2
-        w = 3 * shelf_columns + 1
-        rule = COLUMN_HEIGHT if version == 1 else column_height
-        ys, xs = np.indices((h, w))
-        vertical = xs % 3 == 0
-        horizontal = ys % (rule + 1) == 0
-        delivery = ys == h - 1
-        queue = (ys > h - (rule + 3)) & ((xs == w // 2 - 1) | (xs == w // 2))
-        highways = vertical | horizontal | delivery | queue
-        flat_y, flat_x = ys.reshape(-1), xs.reshape(-1)
-        keep = ~highways.reshape(-1)
-        shelf_home = np.stack([flat_x[keep], flat_y[keep]], axis=1).astype(np.int32)
-        goals = np.array([[w // 2 - 1, h - 1], [w // 2, h - 1]], np.int32)
-        return Layout(h, w, highways, shelf_home, goals)
-
-    def to_rware_string(self) -> str:
-        """The layout as rware 2.0.0's `layout` argument (X shelf, . corridor, g goal), which
-        gives the same grid, highways, shelf order and goal order."""
-        rows = [["." if hw else "X" for hw in row] for row in self.highways]
-        for gx, gy in self.goals:
-            rows[gy][gx] = "g"
-        return "\n".join("".join(row) for row in rows)
-
-
-def _probe_order(h: int, size: int) -> list[int]:
-    """The slots CPython's set visits for hash `h` in a table of `size` slots (setobject.c:
-    linear probes of 9 when they fit, then i = 5 i + 1 + perturb, perturb >>= 5), deduplicated."""
-    mask = size - 1
-    h &= _M64
-    i, perturb, order = h & mask, h, []
-    while len(order) < size:
-        for j in range(10 if i + 9 <= mask else 1):
-            if i + j not in order:
-                order.append(i + j)
-        perturb >>= 5
-        i = (i * 5 + 1 + perturb) & mask
-    return order
-
-
-def _cell_probe_tables(height: int, width: int) -> tuple[np.ndarray, ...]:
-    """[H * W, size] probe orders of the Python tuple (x, y) of every cell, per table size."""
-    hashes = [hash((x, y)) for y in range(height) for x in range(width)]
-    return tuple(np.array([_probe_order(h, size) for h in hashes], np.int32) for size in _SET_SIZES)
 
 
 class RwareState(NamedTuple):
@@ -190,7 +92,7 @@ class RwareState(NamedTuple):
     key: jax.Array  # PRNG key for the replacement draws
 
 
-class RwareEnv(World):
+class RwareEnv(MoveResolution, World):
     """The original warehouse as a pure JAX world (see the module docstring)."""
 
     def __init__(
@@ -227,9 +129,7 @@ class RwareEnv(World):
         )
         lay = self.layout
         self._goal_cells = tuple(int(gy * lay.width + gx) for gx, gy in lay.goals)
-        self._probe8, self._probe32 = _cell_probe_tables(lay.height, lay.width)
-        # the largest tree component whose networkx order is a set order: 2 m < |G| <= 2N + 2 - m
-        self._max_set_component = (2 * n_agents + 1) // 3
+        self._init_moves(n_agents, lay.height, lay.width)
         r = sensor_range
         dy, dx = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1), indexing="ij")
         self._win_dy = dy.reshape(-1).astype(np.int32)
@@ -314,8 +214,25 @@ class RwareEnv(World):
         shelf_xy = state.shelf_xy.at[carried].set(new_xy, mode="drop")
 
         # 4. deliveries on the two goals, in rware's order
+        queue, rewards, key = self._deliver(state, new_xy, shelf_xy, draws)
+
+        new_state = RwareState(
+            agent_xy=new_xy.astype(jnp.int32),
+            agent_dir=new_dir.astype(jnp.int32),
+            carrying=new_carrying.astype(jnp.int32),
+            shelf_xy=shelf_xy,
+            request_queue=queue,
+            step_count=state.step_count + 1,
+            key=key,
+        )
+        return new_state, self._timestep(new_state, rewards)
+
+    def _deliver(self, state: RwareState, new_xy, shelf_xy, draws) -> tuple[jax.Array, ...]:
+        """Step 4 on the grid after the moves: the request queue, the rewards [N] and the key."""
+        lay, n = self.layout, self.num_agents
+        hw = lay.height * lay.width
         new_cell = new_xy[:, 1] * lay.width + new_xy[:, 0]
-        agent_grid = jnp.full((hw,), -1, jnp.int32).at[new_cell].set(idx)
+        agent_grid = jnp.full((hw,), -1, jnp.int32).at[new_cell].set(jnp.arange(n))
         shelf_cell = shelf_xy[:, 1] * lay.width + shelf_xy[:, 0]
         shelf_grid = jnp.full((hw,), -1, jnp.int32).at[shelf_cell].set(jnp.arange(lay.num_shelves))
         key, k_draw = jax.random.split(state.key)
@@ -338,17 +255,7 @@ class RwareEnv(World):
             receiver = jnp.where(receiver < 0, n - 1, receiver)
             rewards = rewards.at[receiver].add(delivered.astype(jnp.float32))
             n_delivered = n_delivered + delivered.astype(jnp.int32)
-
-        new_state = RwareState(
-            agent_xy=new_xy.astype(jnp.int32),
-            agent_dir=new_dir.astype(jnp.int32),
-            carrying=new_carrying.astype(jnp.int32),
-            shelf_xy=shelf_xy,
-            request_queue=queue,
-            step_count=state.step_count + 1,
-            key=key,
-        )
-        return new_state, self._timestep(new_state, rewards)
+        return queue, rewards, key
 
     # ----------------------------------------------------------- observations
     def observe(self, state: RwareState) -> jax.Array:
@@ -402,157 +309,6 @@ class RwareEnv(World):
             rewards = jnp.broadcast_to(team, rewards.shape)
         return make_timestep(obs, obs.reshape(-1), mask, team, rewards, False, truncated)
 
-    # -------------------------------------------------------- move resolution
-    def _resolve(self, cell: jax.Array, tcell: jax.Array, nxt: jax.Array) -> jax.Array:
-        """rware's committed agents (bool [N]) for requested cells `tcell`; `nxt[i]` is the agent
-        on agent i's requested cell (i itself for a self-loop) or -1 for an empty cell."""
-        n = self.num_agents
-        idx = jnp.arange(n)
-        root = nxt < 0  # asks for an empty cell: the end of a tree component
-        f = jnp.where(root, idx, nxt)  # roots become fixed points
-        powers = [idx]  # powers[k] = f^k, k = 0..n, by doubling
-        while len(powers) < n + 1:
-            fl = f[powers[-1]]
-            powers = powers + [fl[p] for p in powers]
-        pw = jnp.stack(powers[: n + 1])  # [n+1, n]
-        tree = root[pw[n]]
-        on_cycle = ~tree & jnp.any(pw[1:] == idx[None], axis=0)
-        swap = ~tree & (f[f] == idx) & (f != idx)
-        commit_cycle = on_cycle & ~swap
-
-        # tree components: heights and the longest path with networkx's tie-break
-        depth = jnp.sum(~root[pw[:n]], axis=0)  # edges from a tree agent to its root agent
-        anc = jnp.any(pw[:, :, None] == idx[None, None, :], axis=0)  # anc[j, i]: i on j's chain
-        anc = anc & tree[:, None]
-        up = jnp.max(jnp.where(anc, depth[:, None] - depth[None, :], 0), axis=0)
-        key = self._tie_keys(cell, tcell, nxt, root, tree, pw[n])
-        score = up * 64 - key  # larger wins; keys < 64
-        same_sink = root[:, None] & root[None, :] & (tcell[:, None] == tcell[None, :])
-        same_target = (nxt[:, None] == nxt[None, :]) & ~root[:, None]
-        rivals = jnp.where(root[:, None], same_sink, same_target)
-        best = jnp.all(~rivals | (score[:, None] >= score[None, :]), axis=1)
-        chosen = tree & jnp.all(best[pw], axis=0)
-        return commit_cycle | chosen
-
-    def _tie_keys(self, cell, tcell, nxt, root, tree, root_of) -> jax.Array:
-        """Each agent's position among its component's nodes in networkx's adjacency order,
-        the order `dag_longest_path` breaks ties by (smaller first)."""
-        n = self.num_agents
-        idx = jnp.arange(n)
-        big = jnp.int32(1 << 20)
-        # graph node order: add_edge(start_i, target_i) for i = 0..N-1
-        pointed = nxt[:, None] == idx[None, :]  # pointed[i, j]: i asks for j's cell
-        key_graph = jnp.minimum(2 * idx, jnp.min(jnp.where(pointed, 2 * idx[:, None] + 1, big), 0))
-        same_sink = root[:, None] & root[None, :] & (tcell[:, None] == tcell[None, :])
-        first_root = root & ~jnp.any(same_sink & (idx[None, :] < idx[:, None]), axis=1)
-        n_nodes = n + jnp.sum(first_root)
-        sink_cell = tcell[root_of]
-        comp = tree[:, None] & tree[None, :] & (sink_cell[:, None] == sink_cell[None, :])
-        m = jnp.sum(comp, axis=1) + 1  # nodes of a tree component: its agents and its sink
-        set_regime = tree & (2 * m < n_nodes)
-        if self._max_set_component < 3:  # a tie needs two agents queued at one node
-            return key_graph
-        key_set = self._set_keys(cell, tcell, nxt, root, tree, first_root, key_graph, root_of)
-        return jnp.where(set_regime, key_set, key_graph)
-
-    def _set_keys(self, cell, tcell, nxt, root, tree, first_root, key_graph, root_of):
-        """Slots of the agents' cells in the `show_nodes` set of their (tree) component: replay
-        `_plain_bfs` (the insertion order of its set), that set, and its copy."""
-        n = self.num_agents
-        nn = 2 * n  # nodes: agents' cells 0..N-1, then N + i for the empty cell root i asks for
-        idx = jnp.arange(n)
-        nodes = jnp.arange(nn)
-        same_sink = root[:, None] & root[None, :] & (tcell[:, None] == tcell[None, :])
-        canon = jnp.argmax(same_sink, axis=1)  # the first root asking for the same cell
-        succ = jnp.where(root, n + canon, nxt)  # successor node of each agent node
-        succ = jnp.concatenate([succ, jnp.full((n,), nn, jnp.int32)])  # sinks have none
-        # tree components, named by their first root; n = not a tree component
-        comp = jnp.concatenate([jnp.where(tree, canon[root_of], n), jnp.where(first_root, idx, n)])
-        member = comp < n
-        same = member[:, None] & member[None, :] & (comp[:, None] == comp[None, :])
-        node_key = jnp.concatenate([key_graph, 2 * idx + 1])  # order of the graph's nodes
-        # _plain_bfs from each component's first node, all components at once; the node popped
-        # at step t is the one found t-th (its `pos`), so no queue is needed. Pairwise masks
-        # instead of gathers and scatters: they vectorize better.
-        seen = member & jnp.all(~same | (node_key[:, None] <= node_key[None, :]), axis=1)
-        pos = jnp.zeros((nn,), jnp.int32)
-        for t in range(self._max_set_component - 1):
-            popped = same & (seen & (pos == t))[None, :]  # [w, u]: u is w's component's pop
-            is_succ = jnp.any(popped & (succ[None, :] == nodes[:, None]), axis=1)
-            is_pred = jnp.any(popped & (succ[:, None] == nodes[None, :]), axis=1)
-            new = member & ~seen & (is_succ | is_pred)
-            found = jnp.sum(same & seen[None, :], axis=1)
-            prio = jnp.where(is_succ, -1, nodes)  # successor first, then predecessors in order
-            rank = jnp.sum(same & new[None, :] & (prio[None, :] < prio[:, None]), axis=1)
-            pos = jnp.where(new, found + rank, pos)
-            seen = seen | new
-        # each component's nodes in insertion order: cells [n, K] (components named by root)
-        steps = self._max_set_component
-        node_cell = jnp.concatenate([cell, tcell])
-        comps = jnp.arange(n)
-        at = (comp[None, None, :] == comps[:, None, None]) & (
-            pos[None, None, :] == jnp.arange(steps)[None, :, None]
-        )  # [n, K, nn]: node w is component c's k-th
-        seq_cell = jnp.sum(jnp.where(at, node_cell[None, None, :], 0), axis=2)
-        comp_size = jnp.sum(comp[None, :] == comps[:, None], axis=1)
-        valid = jnp.arange(steps)[None, :] < comp_size[:, None]  # [n, K]
-        slot1 = self._replay_set(seq_cell, valid, comp_size)
-        # `show_nodes` copies the set in its slot order
-        order2 = jnp.sum(
-            valid[:, None, :] & (slot1[:, None, :] < slot1[:, :, None]), axis=2
-        )  # [n, K]: where the k-th node goes in the copy
-        moves = (order2[:, :, None] == jnp.arange(steps)[None, None, :]) & valid[:, :, None]
-        seq2_cell = jnp.sum(jnp.where(moves, seq_cell[:, :, None], 0), axis=1)
-        slot2 = self._replay_set(seq2_cell, valid, comp_size)
-        final = jnp.sum(jnp.where(moves, slot2[:, None, :], 0), axis=2)  # [n, K] by BFS position
-        return final[jnp.minimum(comp[:n], n - 1), jnp.minimum(pos[:n], steps - 1)]
-
-    def _replay_set(self, seq_cell, valid, comp_size) -> jax.Array:
-        """Slots [n, K] of each component's nodes (cells `seq_cell` [n, K], inserted in that
-        order; `valid`: k < component size) in an empty CPython set after all insertions. Each
-        component's table is a bit mask; the k-th insertion finds a free slot among its first
-        k + 1 probes."""
-        steps = seq_cell.shape[1]
-        probe8 = jnp.asarray(self._probe8)
-        probe32 = jnp.asarray(self._probe32)
-
-        def insert(table, probe, mask):
-            free = ((table[:, None] >> probe.astype(jnp.uint32)) & 1) == 0
-            first = jnp.argmax(free, axis=1)
-            width = probe.shape[1]
-            s = jnp.sum(jnp.where(jnp.arange(width)[None] == first[:, None], probe, 0), axis=1)
-            table = table | jnp.where(
-                mask, jnp.left_shift(jnp.uint32(1), s.astype(jnp.uint32)), jnp.uint32(0)
-            )
-            return table, s
-
-        table = jnp.zeros(seq_cell.shape[:1], jnp.uint32)
-        slots = []
-        for k in range(min(steps, _SET_RESIZE_AT)):
-            table, s = insert(table, probe8[seq_cell[:, k], : k + 1], valid[:, k])
-            slots.append(s)
-        slot8 = jnp.stack(slots, axis=1)
-        if steps < _SET_RESIZE_AT:
-            return slot8
-        # the 5th entry grows the table to 32 slots: old entries move over in slot order
-        r = _SET_RESIZE_AT
-        rank = jnp.sum(slot8[:, None, :] < slot8[:, :, None], axis=2)  # [n, 5]
-        moves = rank[:, :, None] == jnp.arange(r)[None, None, :]  # [n, k, j]
-        cell_r = jnp.sum(jnp.where(moves, seq_cell[:, :r, None], 0), axis=1)  # [n, j]
-        table = jnp.zeros(seq_cell.shape[:1], jnp.uint32)
-        slots_r = []
-        for j in range(r):
-            table, s = insert(table, probe32[cell_r[:, j], : j + 1], valid[:, r - 1])
-            slots_r.append(s)
-        slot32 = [jnp.sum(jnp.where(moves, jnp.stack(slots_r, 1)[:, None, :], 0), axis=2)]
-        for k in range(r, steps):
-            table, s = insert(table, probe32[seq_cell[:, k], : k + 1], valid[:, k])
-            slot32.append(s[:, None])
-        slot32 = jnp.concatenate(slot32, axis=1)
-        pad = jnp.zeros((seq_cell.shape[0], steps - r), jnp.int32)
-        slot8 = jnp.concatenate([slot8, pad], axis=1)
-        return jnp.where((comp_size >= r)[:, None], slot32, slot8)
-
 
 def _check(size: str, n_agents: int, difficulty: str, sensor_range: int, max_steps: int) -> None:
     if size not in SIZES:
@@ -565,31 +321,6 @@ def _check(size: str, n_agents: int, difficulty: str, sensor_range: int, max_ste
         raise ValueError(f"rware sensor_range must be an int in 0..10, got {sensor_range!r}")
     if not isinstance(max_steps, int | np.integer) or max_steps < 0:
         raise ValueError(f"rware max_steps must be an int >= 0 (0: no limit), got {max_steps!r}")
-
-
-def task_layout(
-    size: str, n_agents: int, difficulty: str, column_height: int, version: int
-) -> Layout:
-    """The task's layout, checked: a column height in 1..MAX_COLUMN_HEIGHT, version 1 or 2,
-    and a shelf left to draw when a requested one is delivered."""
-    if not isinstance(column_height, int | np.integer) or not (
-        1 <= column_height <= MAX_COLUMN_HEIGHT
-    ):
-        raise ValueError(
-            f"rware column_height must be an int in 1..{MAX_COLUMN_HEIGHT}, got {column_height!r}"
-        )
-    if version not in (1, 2):
-        raise ValueError(f"rware version must be 1 (rware 1.0.1's layout) or 2, got {version!r}")
-    layout = Layout.from_params(*SIZES[size], column_height, version)
-    queue = request_queue_size(n_agents, difficulty)
-    if queue >= layout.num_shelves:
-        # rware cannot reset (queue > shelves) or fails at its first delivery (queue = shelves)
-        where = f"rware-{size}{name_suffix('normal', column_height, version)}"
-        raise ValueError(
-            f"{where} has {layout.num_shelves} shelves: a request queue of "
-            f"{queue} ({n_agents} agents, {difficulty}) leaves none to draw"
-        )
-    return layout
 
 
 def make(

@@ -53,8 +53,8 @@ def make_rware(
 ) -> ExternalWorld:
     """`external-rware-<size>-<N>ag[-easy|-hard][-c<C>][-v1][-mean]`: the original rware
     through the adapter; rware 2.0.0's `column_height`, or for `version=1` the layout of rware
-    1.0.1 as a layout string (`warehouse_rware.Layout.to_rware_string`)."""
-    from acjax.envs.warehouse_rware import name_suffix, task_layout
+    1.0.1 as a layout string (`warehouse_layout.Layout.to_rware_string`)."""
+    from acjax.envs.warehouse_layout import name_suffix, task_layout
 
     layout = task_layout(size, n_agents, difficulty, column_height, version)
     suffix = {"normal": "", "easy": "-easy", "hard": "-hard"}[difficulty]

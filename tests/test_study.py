@@ -1,6 +1,11 @@
-"""The warehouse study's plan and report statistics (experiments/reports/warehouse/)."""
+"""The warehouse study's plans and reports (experiments/reports/warehouse/ and warehouse2/)."""
 
 import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,11 +13,13 @@ import pytest
 
 from acjax.config import load_config, sweep_grid
 
-HERE = Path(__file__).resolve().parents[1] / "experiments" / "reports" / "warehouse"
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "experiments" / "reports" / "warehouse"
+HERE2 = ROOT / "experiments" / "reports" / "warehouse2"
 
 
-def _module(name):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+def _module(name, folder=HERE):
+    spec = importlib.util.spec_from_file_location(f"{folder.name}_{name}", folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -56,6 +63,184 @@ def test_readmes_show_the_committed_study_data():
     assert len(head) > 2 and len(diag) > 2
     for readme in (HERE.parents[2] / "README.md", HERE / "README.md"):
         text = readme.read_text()
-        assert report.fill(text, head, diag) == text, f"{readme}: run make report-warehouse"
+        blocks = {"results": head, "diagnostics": diag}
+        assert report.fill(text, blocks) == text, f"{readme}: run make report-warehouse"
     results = (HERE / "results.md").read_text()
     assert all(line in results for line in head + sections)
+
+
+# ---------------------------------------------------------------- the second round (warehouse2/)
+AUTHORS4 = ("tiny-4ag-authors-acpo", "tiny-4ag-authors-mappo")
+
+
+def test_second_round_plan(monkeypatch):
+    """Valid configs with unique names; the GPU tasks last (the CPU order), first with --gpu; the
+    report's comparisons name plan entries."""
+    study = _module("study", HERE2)
+    names = [e["name"] for e in study.PLAN]
+    assert len(names) == len(set(names))
+    for e in study.PLAN:
+        load_config(e["config"], e["overrides"])
+    gpu = [
+        f"{t}-authors-{a}" for t in ("tiny-12ag-hard", "small-8ag-hard") for a in ("mappo", "acpo")
+    ]
+    assert names[:2] == ["tiny-4ag-authors-mappo", "tiny-4ag-authors-acpo"] and names[-4:] == gpu
+    seen = {}
+    monkeypatch.setattr(study.first, "main", lambda argv, plan: seen.update(argv=argv, plan=plan))
+    study.main(["--out", "x", "--gpu", "--seeds", "3"])
+    assert [e["name"] for e in seen["plan"]] == gpu + names[:-4] and seen["argv"] == [
+        "--out",
+        "x",
+        "--seeds",
+        "3",
+    ]
+    report = _module("report", HERE2)
+    assert report.TASKS == ["tiny-4ag", "tiny-2ag-easy", "tiny-12ag-hard", "small-8ag-hard"]
+    assert {n for pair in report.ABLATIONS for n in pair} <= set(names)
+
+
+def _run(root, name, env, algo, returns, steps, **diag):
+    """A run folder `root/runs/name`: returns[seed][k] is the episode return at env step steps[k]
+    (None: no episode ended), with constant diagnostics."""
+    run = root / "runs" / name
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"env: {env}\nalgo: {algo}\n")
+    rows = [
+        {"seed": s, "update": k + 1, "env_steps": st, "episode_return": r, **diag}
+        for s, rs in enumerate(returns)
+        for k, (st, r) in enumerate(zip(steps, rs, strict=True))
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _pack(folder, archive):
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["tar", "czf", str(archive), "--exclude=checkpoints", "--exclude=metrics.csv", "-C"]
+    subprocess.run([*cmd, str(folder), "runs"], check=True)
+
+
+def _table(lines, *lead):
+    """The cells after `lead` of the markdown rows whose first cells are `lead`."""
+    rows = [[c.strip() for c in x.strip("|").split("|")] for x in lines if x.startswith("| ")]
+    return [r[len(lead) :] for r in rows if tuple(r[: len(lead)]) == lead]
+
+
+def test_second_round_report_tables(tmp_path):
+    """Two machines of made-up runs: the compared step is the fewest both reached, the difference
+    is of the seed means there, an absent side says "not run", and so does an absent entry."""
+    report = _module("report", HERE2)
+    steps = [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]
+    acpo = [[1.0 + s + k for k in range(10)] for s in range(3)]  # 3 seeds to step 1000
+    mappo = [[2.0 * s + 0.5 * k for k in range(5)] for s in range(2)]  # 2 seeds to step 500
+    m1, m2 = tmp_path / "m1", tmp_path / "m2"
+    c1 = "rware-tiny-4ag-c1-v1-mean"
+    _run(m1, "tiny-4ag-authors-acpo", c1, "acpo", acpo, steps, belief_loss=1.5, adv_var=0.25)
+    _run(m1, "tiny-4ag-authors-mappo", c1, "mappo", mappo, steps[:5], adv_var=0.5)
+    _run(m1, "tiny-4ag-mappo", "rware-tiny-4ag", "mappo", [[None, 3.0], [None, 5.0]], [10, 20])
+    _run(m1, "tiny-4ag-acpo-lambda", "rware-tiny-4ag", "acpo", [[None, 7.0]], [10, 20])
+    _run(m1, "tiny-4ag-dense-mappo", c1, "mappo", [[1.0, 2.0]], [10, 20])
+    _run(m2, "tiny-2ag-easy-authors-mappo", "rware-tiny-2ag-easy-c1-v1-mean", "mappo", [[1.0]], [9])
+    for m in (m1, m2):
+        _pack(m, tmp_path / "data" / f"{m.name}.tgz")
+    t = report.build(tmp_path / "data")
+
+    # at step 500, one update of the 5 in its last 10%: each seed's return at 500
+    want = np.mean([r[4] for r in acpo]) - np.mean([r[4] for r in mappo])
+    (row,) = _table(t["results"], "tiny-4ag", "m1")
+    assert row[:3] == ["500", "1,000 / 500", "3 / 2"]
+    assert float(row[4].split(" ± ")[0]) == pytest.approx(np.mean([r[4] for r in mappo]), abs=5e-3)
+    assert float(row[-1].split(" ")[0]) == pytest.approx(want, abs=5e-3) and want > 0
+    assert row[-1].endswith("ACPO higher")
+    assert _table(t["results"], "tiny-2ag-easy", "m2") == [
+        ["9", "not run / 9", "- / 1", "not run", "1.00 ± 0.00", "-"]
+    ]
+    assert _table(t["results"], "tiny-12ag-hard", "-")[0][0] == "not run"
+    assert not _table(t["results"], "tiny-4ag", "m2")  # neither side there: no row
+
+    abl = t["ablations"]
+    (r,) = _table(abl, "tiny-4ag-acpo-lambda", "tiny-4ag-acpo", "m1")
+    assert r[:2] == ["20", "20 / not run"] and r[-1] == "-" and r[-2] == "not run"
+    (r,) = _table(abl, "tiny-4ag-acpo-lambda", "tiny-4ag-mappo", "m1")
+    assert r[-3:-1] == ["7.00 ± 0.00", "4.00 ± 1.00"] and r[-1].startswith("+3.00 [")
+    (r,) = _table(
+        abl,
+        "tiny-4ag-dense-mappo",
+        "tiny-4ag-mappo (rware-tiny-4ag vs rware-tiny-4ag-c1-v1-mean)",
+        "m1",
+    )
+    assert not _table(abl, "tiny-4ag-backbone-acpo")  # rows only for runs in the data
+    (absent,) = [x for x in abl if x.startswith("Not run:")]
+    assert "`tiny-4ag-backbone-acpo`" in absent and "`tiny-4ag-mappo`" not in absent
+
+    diag = t["diagnostics"]
+    assert (
+        diag[0]
+        == "| run | machine | env steps reached | seeds | final return | adv_var | belief_loss |"
+    )
+    assert _table(diag, "tiny-4ag-authors-acpo", "m1") == [
+        ["1,000", "3", f"{np.mean([r[-1] for r in acpo]):.2f} ± 0.58", "0.25", "1.5"]
+    ]
+    assert _table(diag, "tiny-4ag-authors-mappo", "m1")[0][-2:] == ["0.5", "-"]
+    with pytest.raises(FileNotFoundError, match="no study data"):
+        report.build(tmp_path / "nothing")
+
+
+def test_second_round_readme_shows_its_data():
+    """The README's generated blocks are what report.py makes from the committed data: empty
+    while there is none."""
+    report = _module("report", HERE2)
+    text = (HERE2 / "README.md").read_text()
+    if not list((HERE2 / "data").glob("*.tgz")):
+        for name in ("results", "ablations", "diagnostics"):
+            assert f"<!-- {name}:warehouse2 " in text
+            assert re.search(rf"-->\n<!-- /{name}:warehouse2 -->", text), name
+        return
+    tables = report.build()
+    blocks = {k: tables[k] for k in ("results", "ablations", "diagnostics")}
+    assert report.first.fill(text, blocks, "warehouse2") == text, "run make report-warehouse2"
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    """The second round's two authors' tiny-4ag runs at --tiny size (two environments, so that
+    500-step episodes end), packed as the README says: data/cpu-tiny.tgz."""
+    root = tmp_path_factory.mktemp("study2")
+    cmd = [sys.executable, str(HERE2 / "study.py"), "--out", str(root / "dir"), "--tiny"]
+    cmd += ["--set", "ppo.complete_episodes=false", "--set", "num_envs=2"]
+    cmd += ["--only", ",".join(AUTHORS4), "--budget-s", "300"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    subprocess.run(cmd, check=True, env=env)
+    _pack(root / "dir", root / "data" / "cpu-tiny.tgz")
+    return root
+
+
+@pytest.mark.slow
+def test_second_round_report_on_a_tiny_study(tiny_study):
+    """The report on real run folders: the main table's difference is the difference of the seed
+    means of the final returns computed here from metrics.jsonl; everything else is "not run"."""
+    report = _module("report", HERE2)
+    t = report.build(tiny_study / "data", tiny_study / "figures")
+    final = {}
+    for name in AUTHORS4:
+        lines = (tiny_study / "dir" / "runs" / name / "metrics.jsonl").read_text().splitlines()
+        rows = [json.loads(x) for x in lines]
+        per_seed = {}
+        for r in sorted(rows, key=lambda r: r["env_steps"]):
+            if r["episode_return"] is not None:
+                per_seed.setdefault(r["seed"], []).append(r["episode_return"])
+        final[name] = [np.mean(v[-max(1, len(v) // 10) :]) for v in per_seed.values()]
+        assert len(final[name]) == 2
+    want = np.mean(final[AUTHORS4[0]]) - np.mean(final[AUTHORS4[1]])
+    (row,) = _table(t["results"], "tiny-4ag", "cpu-tiny")
+    assert row[:3] == ["2,048", "2,048 / 2,048", "2 / 2"]
+    assert float(row[-1].split(" ")[0]) == pytest.approx(want, abs=5e-3)
+    for task in ("tiny-2ag-easy", "tiny-12ag-hard", "small-8ag-hard"):
+        assert _table(t["results"], task, "-")[0][0] == "not run"
+    assert not [x for x in t["ablations"] if x.startswith("| tiny")]
+    assert t["ablations"][-1].count("`") == 2 * (len(report.NAMES) - 2)
+    acpo, mappo = (_table(t["diagnostics"], n, "cpu-tiny")[0] for n in AUTHORS4)
+    keys = t["diagnostics"][0].strip("|").split("|")[5:]
+    assert [k.strip() for k in keys] == list(report.DIAGNOSTICS)
+    assert "-" not in acpo[3:] and mappo[3:][keys.index(" belief_loss ")] == "-"
+    assert [x for x in t["figures"] if "tiny-4ag (cpu-tiny)" in x]
+    assert list((tiny_study / "figures" / "cpu-tiny" / "tiny-4ag").glob("curves-*.png"))

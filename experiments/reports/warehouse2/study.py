@@ -4,7 +4,7 @@ Same runner as the first round (`experiments/reports/warehouse/study.py`: budget
 SIGTERM at the end of the budget with partial runs kept, resume of a second call):
 
     python experiments/reports/warehouse2/study.py --out DIR [--budget-s S] [--workers 2]
-        [--steps N] [--seeds 3] [--envs 0] [--only NAME,...] [--set KEY=VALUE] [--tiny]
+        [--steps N] [--seeds 3] [--envs 0] [--only NAME,...] [--set KEY=VALUE] [--tiny] [--gpu]
 
 `--envs 0` keeps each preset's own num_envs (the authors' 16 complete episodes per update).
 The plan, in priority order:
@@ -17,11 +17,14 @@ The plan, in priority order:
    gae_lambda = lambda^N (the control for ACPO's shorter trace at lambda' = lambda);
 3. each ingredient alone on acjax's first-round setup (`experiments/rware/tiny-4ag-*.yaml`,
    rware 2.0.0's map, MAPPO's PPO): the belief network; the dense map; the backbone;
-   lambda' = lambda; with acjax's MAPPO and ACPO beside them at the same budget.
+   lambda' = lambda; with acjax's MAPPO and ACPO beside them at the same budget;
+4. the authors' MAPPO and ACPO on tiny-12ag-hard and small-8ag-hard (a GPU's share: `--gpu`
+   starts these first, `gpu_study.sh`).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -37,6 +40,8 @@ LAMBDA = 0.95
 PAPER_PIECES = ("acpo.belief=sample", "acpo.critic_prefix=actual", "acpo.lambda_micro=0")
 AUTHORS_PIECES = ("acpo.belief=net", "acpo.critic_prefix=predicted", f"acpo.lambda_micro={LAMBDA}")
 DENSE = "env=rware-tiny-4ag-c1-v1-mean"
+GPU_TASKS = ("tiny-12ag-hard", "small-8ag-hard")
+ALGOS = ("mappo", "acpo")
 
 
 def entry(name: str, config: Path, *overrides: str) -> dict:
@@ -69,8 +74,22 @@ PLAN = [
         "env=rware-tiny-4ag",
         *PAPER_PIECES,
     ),  # fmt: skip
+    # the authors' 8- and 12-agent tasks (GPU: first with --gpu, as gpu_study.sh runs them)
+    *[entry(f"{t}-authors-{a}", AUTHORS / f"{t}-{a}.yaml") for t in GPU_TASKS for a in ALGOS],
 ]
+GPU_NAMES = [f"{t}-authors-{a}" for t in GPU_TASKS for a in ALGOS]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The first round's runner on this PLAN; with `--gpu` the GPU_NAMES entries go first."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--gpu", action="store_true")
+    args, rest = p.parse_known_args(argv)
+    plan = PLAN
+    if args.gpu:
+        plan = sorted(PLAN, key=lambda e: e["name"] not in GPU_NAMES)  # stable: plan order kept
+    return first.main(rest, plan=plan)
 
 
 if __name__ == "__main__":
-    sys.exit(first.main(plan=PLAN))
+    sys.exit(main())

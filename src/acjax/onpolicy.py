@@ -197,9 +197,15 @@ class PPOTrainer:
         """RLlib's adaptive KL penalty for one update: the context with the coefficient in
         force, the batch with the behaviour policy's outputs (the actor replayed once over the
         batch before any step, as when acting), and the algorithm's own optimizer state."""
-        policy = ctx.actor.step(params["actor"])
-        batch = batch._replace(old_out=ctx.actor_outputs(policy, batch)[0])
+        batch = self.behaviour_outputs(ctx, params, batch)
         return dataclasses.replace(ctx, kl_coef=state.coef), batch, state.inner
+
+    def behaviour_outputs(self, ctx: PPOContext, params, batch: Batch) -> Batch:
+        """The batch with the behaviour policy's outputs (`Batch.old_out`): the actor replayed
+        once over the batch before any step, as it was when acting (the KL penalty's pi_old, the
+        belief network's targets)."""
+        policy = ctx.actor.step(params["actor"])
+        return batch._replace(old_out=ctx.actor_outputs(policy, batch)[0])
 
     def update(self, learner: Learner, runner: Runner, hparams: dict):
         """One update of one run with its values of the swept keys: (learner, runner, metrics)."""
@@ -226,6 +232,8 @@ class PPOTrainer:
         opt_state = learner.opt_state
         if self.kl_penalty:
             ctx, batch, opt_state = self.with_kl_penalty(ctx, params, batch, opt_state)
+        elif algo.acting.reads_behaviour:
+            batch = self.behaviour_outputs(ctx, params, batch)
         params, opt_state, aux = algo.optimization.optimize(
             ctx, params, opt_state, batch, value_norm, k_opt
         )

@@ -98,6 +98,7 @@ class BeliefNetActing:
     aux_loss = BeliefChain.aux_loss
     mode = "net"
     aux_coef = 0.0
+    reads_behaviour = True  # its targets: the behaviour policy's outputs (Batch.old_out)
 
     def init_params(self, key, obs_dim: int) -> dict:
         x = jnp.zeros((obs_dim + 2 * self.n,))
@@ -137,10 +138,10 @@ class BeliefNetActing:
 
     def param_losses(self, ctx, params, batch) -> dict:
         """B's loss on the update's batch: the cross-entropy from agent j's policy distribution
-        (the actor's, no gradient) to B's prediction of it by agent i, over pairs j < i and
-        samples: the `belief_loss` metric."""
-        out, _ = ctx.actor_outputs(ctx.actor.step(jax.lax.stop_gradient(params["actor"])), batch)
-        target = ctx.head.dist(out, batch.mask).probs  # [C, L, N(j), A]
+        when it acted (the behaviour policy's outputs, `Batch.old_out`, as the authors store
+        them) to B's prediction of it by agent i, over pairs j < i and samples: the
+        `belief_loss` metric."""
+        target = ctx.head.dist(batch.old_out, batch.mask).probs  # [C, L, N(j), A]
         obs = split_inputs(batch.actor_in, self.n, self.slot_dim)[0]
         logp = jax.nn.log_softmax(self.logits(params["belief"], obs), axis=-1)
         ce = -jnp.sum(target[..., None, :, :] * logp, axis=-1)  # [C, L, N(i), N(j)]

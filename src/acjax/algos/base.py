@@ -40,6 +40,8 @@ class Acting(Protocol):
         """{name: loss} on the parameters of `init_params`, added to the update's loss and
         reported as metrics ({} for most)."""
 
+    reads_behaviour: bool  # param_losses reads the behaviour policy's outputs (Batch.old_out)
+
 
 class Critic(Protocol):
     """What each agent's value function sees, and the value a truncated step bootstraps from."""
@@ -86,6 +88,8 @@ class Diagnostics(Protocol):
 
 class OwnsNoParams:
     """The `Acting` methods of a piece without parameters of its own."""
+
+    reads_behaviour = False
 
     def init_params(self, key, obs_dim):
         return {}

@@ -125,3 +125,61 @@ def test_chained_gae_no_credit_across_episode_end_and_bootstrap_rules():
     adv4, _ = chained_gae(r, v, boot3, trunc, term, gm, lm)  # now truncated at t=1
     adv5, _ = chained_gae(r, v, boot, trunc, term, gm, lm)
     np.testing.assert_allclose(adv4[1, 0, -1] - adv5[1, 0, -1], gm * 7.0, rtol=1e-5)
+
+
+def discount_cumsum(x, rate):
+    """RLlib's discount_cumsum: y[k] = sum_j rate^j x[k + j]."""
+    out, acc = np.zeros_like(x), 0.0
+    for k in reversed(range(len(x))):
+        acc = x[k] + rate * acc
+        out[k] = acc
+    return out
+
+
+def authors_serialized(rewards, values, last_r, gamma, lam):
+    """A plain numpy port of the authors' serialized GAE for one episode (their
+    `agent_chained_critic.py::compute_serialized_advantages`): values [T, N] flattened into T*N
+    micro-steps, the reward on each step's last micro-step, gamma' = gamma^(1/N), lambda' =
+    lambda, the next micro-step's value in each TD residual (agent 0's at the next step after
+    the last agent), the episode's last micro-step bootstrapping from `last_r`; advantages
+    [T, N]."""
+    t_len, n = values.shape
+    vf = np.concatenate([values.reshape(-1), [last_r]])
+    rew = np.zeros(t_len * n)
+    rew[n - 1 :: n] = rewards
+    g = gamma ** (1.0 / n)
+    delta = rew + g * vf[1:] - vf[:-1]
+    return discount_cumsum(delta, g * lam).reshape(t_len, n)
+
+
+def test_chained_gae_with_lambda_micro_lambda_equals_the_authors_loop():
+    """lambda' = lambda (`acpo.lambda_micro=lambda`): chained_gae equals the authors' loop run on
+    each episode separately, as RLlib post-processes them, with their bootstrap `last_r` = 0
+    after a termination and the value of the state after the last step otherwise (a
+    truncation, or the rollout's end)."""
+    jax.config.update("jax_enable_x64", True)
+    try:
+        gamma, lam, n = 0.99, 0.95, 4
+        ends = []
+        for seed in range(4):
+            r, v, boot, term, trunc = random_rollout(30 + seed, t=15, b=4, n=n)
+            ends.append((term.any(), trunc.any()))
+            # inside an episode, the value of the state after step t is agent 0's at t + 1
+            goes_on = ~(term | trunc)[:-1]
+            boot[:-1] = np.where(goes_on, v[1:, :, 0], boot[:-1])
+            adv, _ = chained_gae(r, v, boot, term, trunc, gamma ** (1 / n), lam)
+            want = np.zeros_like(v)
+            for b_i in range(r.shape[1]):
+                start = 0
+                for t in range(r.shape[0]):
+                    if term[t, b_i] or trunc[t, b_i] or t == r.shape[0] - 1:
+                        last_r = 0.0 if term[t, b_i] else boot[t, b_i]
+                        seg = slice(start, t + 1)
+                        want[seg, b_i] = authors_serialized(
+                            r[seg, b_i], v[seg, b_i], last_r, gamma, lam
+                        )
+                        start = t + 1
+            np.testing.assert_allclose(np.asarray(adv), want, rtol=1e-10, atol=1e-10)
+        assert np.all(np.any(ends, axis=0))  # terminations and truncations both occurred
+    finally:
+        jax.config.update("jax_enable_x64", False)

@@ -67,6 +67,14 @@ def test_the_belief_network_gives_the_stored_beliefs_and_its_loss_falls():
     again = acting.beliefs(params["belief"], traj.obs, traj.mask)  # at update time
     np.testing.assert_allclose(stored, again, atol=1e-6)
     lower = np.tril(np.ones((n, n - 1)), -1)  # agent i holds a belief about every j < i
+    # B's logits with its first layer split by input block equal B on the joined inputs
+    i, j = acting.pairs
+    o = traj.obs[..., i, :]
+    eye = jnp.eye(n)
+    x = jnp.concatenate([o, jnp.broadcast_to(eye[i], (*o.shape[:-1], n)),
+                         jnp.broadcast_to(eye[j], (*o.shape[:-1], n))], axis=-1)  # fmt: skip
+    whole = acting.net.apply(params["belief"], jnp.zeros((*x.shape[:-1], 0)), x, False)[1]
+    np.testing.assert_allclose(acting.logits(params["belief"], traj.obs), whole, atol=1e-5)
     total = np.asarray(stored).sum(-1)
     np.testing.assert_allclose(total, np.broadcast_to(lower, total.shape), atol=1e-5)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from acjax import advantages as adv_lib
 from acjax.algos.base import Algorithm, OwnsNoParams
@@ -107,26 +108,33 @@ class BeliefNetActing:
     def bind(self, params):
         return dataclasses.replace(self, params=params["belief"])
 
+    @property
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(i, j) of every pair j < i: the beliefs that exist (N(N-1)/2 of them)."""
+        i, j = np.tril_indices(self.n, -1)
+        return i, j
+
     def logits(self, belief_params, obs):
-        """B's logits of every pair: [..., N(i), N(j), A] (pairs j >= i are unused)."""
-        n = self.n
-        lead = (*obs.shape[:-1], n)  # [..., N(i), N(j)]
-        o = jnp.broadcast_to(obs[..., :, None, :], (*lead, obs.shape[-1]))
-        eye = jnp.eye(n)
-        ids_i = jnp.broadcast_to(eye[:, None, :], (*lead, n))
-        ids_j = jnp.broadcast_to(eye[None, :, :], (*lead, n))
-        x = jnp.concatenate([o, ids_i, ids_j], axis=-1)
-        h = jnp.zeros((*lead, 0))
-        return self.net.apply(belief_params, h, x, jnp.zeros(lead, bool))[1]
+        """B's logits of every pair j < i, [..., P, A] in `pairs` order. The first layer is
+        split by input block (B is linear there): agent i's observation is multiplied once for
+        all its pairs, the one-hots of i and j are rows of the kernel."""
+        i, j = self.pairs
+        dense = belief_params["params"]["Dense_0"]
+        w, o = dense["kernel"], obs.shape[-1]
+        own = obs @ w[:o] + dense["bias"]  # [..., N, H]
+        pre = own[..., i, :] + w[o + i] + w[o + self.n + j]  # [..., P, H]
+        h, reset = jnp.zeros((*pre.shape[:-1], 0)), jnp.zeros(pre.shape[:-1], bool)
+        return self.net.apply(belief_params, h, pre, reset, pre=True)[1]
 
     def beliefs(self, belief_params, obs, mask):
         """The prefix slots: agent i's probability vector for a_j in slot j < i, else zero,
         [..., N, N-1, A]; with `belief_mask` agent j's unavailable actions get none."""
-        logits = self.logits(belief_params, obs)[..., : self.n - 1, :]
+        i, j = self.pairs
+        logits = self.logits(belief_params, obs)
         if self.belief_mask:
-            logits = jnp.where(mask[..., None, : self.n - 1, :], logits, -jnp.inf)
-        lower = jnp.arange(self.n - 1)[None, :] < jnp.arange(self.n)[:, None]  # j < i
-        return jax.nn.softmax(logits, axis=-1) * lower[..., None]
+            logits = jnp.where(mask[..., j, :], logits, -jnp.inf)
+        slots = jnp.zeros((*obs.shape[:-1], self.n - 1, logits.shape[-1]), logits.dtype)
+        return slots.at[..., i, j, :].set(jax.nn.softmax(logits, axis=-1))
 
     def act(self, policy, head, obs, mask, hidden, reset, key):
         ids = agent_ids(self.n, obs.shape[:-2])
@@ -143,11 +151,9 @@ class BeliefNetActing:
         `belief_loss` metric."""
         target = ctx.head.dist(batch.old_out, batch.mask).probs  # [C, L, N(j), A]
         obs = split_inputs(batch.actor_in, self.n, self.slot_dim)[0]
-        logp = jax.nn.log_softmax(self.logits(params["belief"], obs), axis=-1)
-        ce = -jnp.sum(target[..., None, :, :] * logp, axis=-1)  # [C, L, N(i), N(j)]
-        pairs = jnp.arange(self.n)[None, :] < jnp.arange(self.n)[:, None]  # j < i
-        per_pair = jnp.mean(ce.reshape(-1, self.n, self.n), axis=0)
-        return {"belief_loss": jnp.sum(per_pair * pairs) / jnp.sum(pairs)}
+        logp = jax.nn.log_softmax(self.logits(params["belief"], obs), axis=-1)  # [C, L, P, A]
+        ce = -jnp.sum(target[..., self.pairs[1], :] * logp, axis=-1)  # [C, L, P]
+        return {"belief_loss": jnp.mean(ce)}  # every pair weighs the same
 
 
 def prediction_match(actor_in, actions, head, n: int) -> jax.Array:

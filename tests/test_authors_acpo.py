@@ -123,5 +123,8 @@ def test_probability_beliefs_on_continuous_actions_are_one_line_errors(belief):
 
 
 def test_unknown_belief_is_a_one_line_error():
-    with pytest.raises(ConfigError, match=r"^config key 'acpo.belief': expected sample, mode, none, soft or net, got 'guess'$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^config key 'acpo.belief': expected sample, mode, none, soft or net, got 'guess'$",
+    ):
         load_config(None, ["acpo.belief=guess"])

@@ -116,9 +116,7 @@ SOFT_BELIEFS = ("soft", "net")  # probability vectors: discrete actions only
 
 @dataclass(frozen=True)
 class ACPOConfig:
-    # sample | mode | none (ablation: empty prefix) | soft (probability vectors from the chain) |
-    # net (probability vectors from a belief network, the authors' warehouse setting)
-    belief: str = "sample"
+    belief: str = "sample"  # sample | mode | none | soft | net (docs/acpo.md §2, §8)
     belief_mask: bool = False  # apply agent j's action mask to predictions of a_j
     belief_lr: float = 1e-3  # acpo.belief=net: the belief network's Adam learning rate
     belief_hidden: tuple[int, ...] = (64, 64)  # acpo.belief=net: its hidden layer widths

@@ -110,7 +110,7 @@ def test_kl_penalty_is_the_coefficient_times_the_mean_exact_kl(kind):
     else:
         want_kl = _np_gaussian_kl(out_old, out_new, mask, a).mean()
     assert want_kl > 1e-3
-    plain, _ = _context(head, 0.0).actor_loss(policy, batch)
+    plain, _ = _context(head, None).actor_loss(policy, batch)
     with_kl = batch._replace(old_out=jnp.asarray(out_old))
     penalized, stats = _context(head, jnp.float32(0.7)).actor_loss(policy, with_kl)
     np.testing.assert_allclose(stats["kl"], want_kl, rtol=1e-5)

@@ -111,7 +111,7 @@ class PPOContext:
     algo: Any  # acjax.algos.base.Algorithm
     ppo: Any  # PPOConfig (swept values as traced arrays)
     optimizer: Any
-    kl_coef: Any = 0.0  # the KL penalty's coefficient in force (`KLPenalty`; with ppo.kl_coef)
+    kl_coef: Any = None  # the KL penalty's coefficient in force (`KLPenalty`); None: no penalty
 
     # ------------------------------------------------------------------ critic
     def critic_step(self, critic_params, obs, global_state, action, actor_in):
@@ -164,7 +164,7 @@ class PPOContext:
             dist.log_prob(batch.action), batch.logp, batch.adv, ppo.clip_eps, weight, valid
         )
         stats["entropy"] = L.masked_mean(dist.entropy(), valid)
-        if batch.old_out is not None:  # RLlib's KL penalty: mean KL(pi_old || pi) on the batch
+        if self.kl_coef is not None:  # RLlib's KL penalty: mean KL(pi_old || pi) on the batch
             stats["kl"] = L.masked_mean(self.head.kl(batch.old_out, out, batch.mask), valid)
             pg = pg + self.kl_coef * stats["kl"]
 

@@ -93,6 +93,7 @@ def test_warehouse_presets_are_the_authors():
         assert p.complete_episodes and p.epochs == 10 and p.num_minibatches == 1
         assert (p.clip_eps, p.kl_coef, p.lr, p.ent_coef) == (0.01, 0.2, 5e-4, 0.01)
         assert (p.gamma, p.gae_lambda, p.value_clip, p.max_grad_norm) == (0.99, 0.95, 10, 10)
+        assert cfg.net.activation == "tanh" and p.adam_eps == 1e-8  # RLlib's default, torch's
         if algo == "acpo":
             a = cfg.acpo
             assert (a.belief, a.critic_prefix, a.lambda_micro) == ("net", "predicted", 0.95)

@@ -134,6 +134,26 @@ class ACPOConfig:
 
 
 @dataclass(frozen=True)
+class HATRPOConfig:
+    """HATRPO's trust-region step per agent (HARL's `algos_cfgs/hatrpo.yaml`;
+    `acjax.algos.hatrpo.TrustRegion`)."""
+
+    kl_threshold: float = 0.01  # the KL bound of each agent's step (HARL's kl_threshold)
+    accept_ratio: float = 0.5  # line search: improvement > this x the predicted one
+    ls_step: int = 10  # line search: step fractions tried (1, c, c^2, ...)
+    backtrack_coeff: float = 0.8  # line search: c, the fraction's factor per try
+    cg_iters: int = 10  # conjugate gradient iterations on the Fisher-vector product
+    cg_damping: float = 0.1  # damping d of the Fisher-vector product (F + d I) v
+
+    def validate(self) -> None:
+        require_positive(self, "hatrpo", ("kl_threshold", "ls_step", "cg_iters"))
+        require_nonnegative(self, "hatrpo", ("cg_damping",))
+        for key in ("accept_ratio", "backtrack_coeff"):
+            v = getattr(self, key)
+            require(0 < v < 1, f"hatrpo.{key}", f"must lie in (0, 1), got {v}")
+
+
+@dataclass(frozen=True)
 class TD3Config:
     """The off-policy algorithms (ac_td3, hatd3, maddpg): HARL's off-policy MA-MuJoCo values
     (docs/references.md, "HARL MaMuJoCo settings": `algos_cfgs/hatd3.yaml`); noise terms are in
@@ -230,7 +250,7 @@ class LogConfig:
 @dataclass(frozen=True)
 class Config:
     env: str = "jumanji-rware-tiny-2ag"  # the world (`acjax list` shows every name)
-    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | ac_td3 | hatd3 | maddpg
+    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | hatrpo | ac_td3 | ...
     total_timesteps: int = 2_000_000  # env steps per seed, rounded up to whole updates
     num_envs: int = 64  # parallel environments per seed
     num_seeds: int = 1  # seeds trained together as one vmapped program
@@ -251,6 +271,7 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     net: NetConfig = field(default_factory=NetConfig)
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
+    hatrpo: HATRPOConfig = field(default_factory=HATRPOConfig)
     td3: TD3Config = field(default_factory=TD3Config)
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
     external: ExternalConfig = field(default_factory=ExternalConfig)
@@ -310,6 +331,12 @@ class Config:
             f"{self.algo} runs no hyper-parameter sweeps yet",
         )
         self.acpo.validate()
+        self.hatrpo.validate()
+        require(
+            info.kl_penalty or self.ppo.kl_coef == 0,
+            "ppo.kl_coef",
+            f"{self.algo} has no KL penalty (its steps keep the KL under a bound): set it to 0",
+        )
         self.net.validate()
         p = self.ppo
         if self.net.rnn != "none":
@@ -354,24 +381,36 @@ def load_config(
     """Config from a YAML file (default: the embedded default) and `key=value` overrides.
     check=False skips `validate` (which loads JAX): only names and types are checked."""
     data = load_yaml(path or default_config_path())
-    data = merge(data, parse_overrides(overrides or []))
-    return from_dict(data, check)
+    given = data if path else {}  # what the user wrote: their file (with its bases), overrides
+    over = parse_overrides(overrides or [])
+    data = merge(data, over)
+    return from_dict(data, check, merge(given, over))
 
 
-def _resolve(cfg: Config) -> Config:
+def _resolve(cfg: Config, given: dict) -> Config:
     """Settings an algorithm fixes (`acjax.algos.REGISTRY`). HAPPO (HARL) has no parameter
     sharing: algo=happo always runs with net.share_params=false, whatever was set, and the
-    resolved config records it."""
+    resolved config records it. HATRPO too, but a config that asks for shared parameters
+    (`given`: the keys of the user's file and overrides, not the embedded default) is an error."""
     info = ALGO_REGISTRY.get(cfg.algo)
     if info is not None and info.share_params is not None:
+        asked = (given.get("net") or {}) if isinstance(given.get("net"), dict) else {}
+        require(
+            not info.share_params_strict
+            or "share_params" not in asked
+            or cfg.net.share_params == info.share_params,
+            "net.share_params",
+            f"{info.why}: set net.share_params={str(info.share_params).lower()} or leave it out",
+        )
         if cfg.net.share_params != info.share_params:
             net = dataclasses.replace(cfg.net, share_params=info.share_params)
             cfg = dataclasses.replace(cfg, net=net)
     return cfg
 
 
-def from_dict(data: dict, check: bool = True) -> Config:
-    cfg = _resolve(build(Config, data))
+def from_dict(data: dict, check: bool = True, given: dict | None = None) -> Config:
+    """The config of `data`; `given`: the part of it the user wrote (default: all of it)."""
+    cfg = _resolve(build(Config, data), data if given is None else given)
     validate_dist(cfg)
     if check:
         validate(cfg)

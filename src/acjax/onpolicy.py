@@ -75,6 +75,8 @@ class PPOTrainer:
         self.metric_names = (
             EPISODE_METRICS + PPO_METRICS + self.spec.metrics + self.algo.diagnostics.names
         )
+        # metrics an optimization piece adds (HATRPO's measured KL and line-search acceptance)
+        self.metric_names += getattr(self.algo.optimization, "metric_names", ())
         self.kl_penalty = cfg.ppo.kl_coef > 0
         if self.kl_penalty:
             self.metric_names += KL_METRICS

@@ -124,14 +124,13 @@ def test_line_search_accepts_and_rejects_as_specified(expected, curvature, kl_fu
 def test_line_search_matches_harls_loop_on_random_cases():
     rng = np.random.default_rng(1)
     fn = jax.jit(
-        lambda e, c, k: line_search(
-            lambda f: (e * f - c * f**2, k * f**2), e, 0.01, 0.5, 10, 0.8
-        )
+        lambda e, c, k: line_search(lambda f: (e * f - c * f**2, k * f**2), e, 0.01, 0.5, 10, 0.8)
     )
     for _ in range(30):
         e, c, k = rng.uniform(0.01, 1.0), rng.uniform(-0.5, 3.0), 10 ** rng.uniform(-4, 0)
         s = fn(jnp.float32(e), jnp.float32(c), jnp.float32(k))
-        ref = _reference_search(lambda f: e * f - c * f**2, lambda f: k * f**2, e, 0.01, 0.5, 10, 0.8)
+        gain = lambda f, e=e, c=c: e * f - c * f**2  # noqa: E731
+        ref = _reference_search(gain, lambda f, k=k: k * f**2, e, 0.01, 0.5, 10, 0.8)
         np.testing.assert_allclose(float(s.fraction), ref[0], rtol=1e-5)
         assert (bool(s.accepted), int(s.tries)) == ref[1:]
 

@@ -1,4 +1,4 @@
-"""The PPO family on the harness: MAPPO, IPPO, ACPO, ACPO without chaining, HAPPO.
+"""The PPO family on the harness: MAPPO, IPPO, ACPO, ACPO without chaining, HAPPO, HATRPO.
 
 One update of one run (`PPOTrainer.update`): the rollout scans T steps (the algorithm's acting
 piece chooses actions; recurrent memories are carried and reset where episodes start), the critic

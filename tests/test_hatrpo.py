@@ -25,17 +25,18 @@ def test_conjugate_gradient_solves_a_random_spd_system():
     q = rng.normal(size=(n, n))
     a = q @ q.T / n + 0.5 * np.eye(n)
     b = rng.normal(size=n)
-    x = jax.jit(lambda b: conjugate_gradient(lambda v: jnp.asarray(a, jnp.float32) @ v, b, 40))(
-        jnp.asarray(b, jnp.float32)
-    )
+    matvec = lambda v: jnp.asarray(a, jnp.float32) @ v  # noqa: E731
+    x, r = jax.jit(lambda b: conjugate_gradient(matvec, b, 40))(jnp.asarray(b, jnp.float32))
     np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-3, atol=1e-4)
     # a fixed number of iterations: fewer than needed give a worse, still finite, answer
-    x3 = conjugate_gradient(lambda v: jnp.asarray(a, jnp.float32) @ v, jnp.asarray(b), 3)
+    x3, r3 = conjugate_gradient(matvec, jnp.asarray(b, jnp.float32), 3)
     err = lambda y: np.linalg.norm(a @ np.asarray(y, np.float64) - b)  # noqa: E731
     assert np.isfinite(err(x3)) and err(x3) > 10 * err(x)
+    # the residual it returns is b - A x (HATRPO's x^T A x = x^T (b - r))
+    np.testing.assert_allclose(r3, b - a @ np.asarray(x3, np.float64), rtol=1e-3, atol=1e-4)
     # converged early (b an eigenvector): later iterations leave x as it is, no 0/0
     w, v = np.linalg.eigh(a)
-    x1 = conjugate_gradient(lambda u: jnp.asarray(a, jnp.float32) @ u, jnp.asarray(v[:, 0]), 20)
+    x1, _ = conjugate_gradient(matvec, jnp.asarray(v[:, 0], jnp.float32), 20)
     np.testing.assert_allclose(x1, v[:, 0] / w[0], rtol=1e-3, atol=1e-4)
 
 
@@ -113,18 +114,25 @@ def test_line_search_accepts_and_rejects_as_specified(expected, curvature, kl_fu
     thr, ratio, steps, coeff = 0.01, 0.5, 10, 0.5
     improve = lambda f: expected * f - curvature * f**2  # noqa: E731
     kl = lambda f: kl_full * f**2  # noqa: E731
-    search = jax.jit(
-        lambda e: line_search(lambda f: (improve(f), kl(f)), e, thr, ratio, steps, coeff)
-    )(jnp.float32(expected))
+    search, at = jax.jit(
+        lambda e: line_search(
+            lambda f: (improve(f), kl(f), f * jnp.ones(2)), e, thr, ratio, steps, coeff,
+            -jnp.ones(2),
+        )
+    )(jnp.float32(expected))  # fmt: skip
     got = (float(search.fraction), bool(search.accepted), int(search.tries))
     assert got == outcome
+    # what the accepted try computed, or the fallback when none is accepted
+    np.testing.assert_allclose(at, outcome[0] if outcome[1] else -1.0)
     assert got == _reference_search(improve, kl, expected, thr, ratio, steps, coeff)
 
 
 def test_line_search_matches_harls_loop_on_random_cases():
     rng = np.random.default_rng(1)
     fn = jax.jit(
-        lambda e, c, k: line_search(lambda f: (e * f - c * f**2, k * f**2), e, 0.01, 0.5, 10, 0.8)
+        lambda e, c, k: line_search(
+            lambda f: (e * f - c * f**2, k * f**2, ()), e, 0.01, 0.5, 10, 0.8
+        )[0]
     )
     for _ in range(30):
         e, c, k = rng.uniform(0.01, 1.0), rng.uniform(-0.5, 3.0), 10 ** rng.uniform(-4, 0)

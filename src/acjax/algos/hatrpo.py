@@ -35,7 +35,7 @@ devices, so every device takes the same step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,10 +50,11 @@ from acjax.ppo import adam
 from acjax.runner import AXIS
 
 
-def conjugate_gradient(matvec, b: jax.Array, iters: int, tol: float = 1e-10) -> jax.Array:
-    """x ~ A^{-1} b after `iters` conjugate gradient iterations from x = 0 (A = matvec,
-    symmetric positive definite); iterations after the squared residual falls under `tol`
-    leave x as it is."""
+def conjugate_gradient(matvec, b: jax.Array, iters: int, tol: float = 1e-10):
+    """(x, r): x ~ A^{-1} b after `iters` conjugate gradient iterations from x = 0 (A = matvec,
+    symmetric positive definite) and its residual r = b - A x (so x^T A x = x^T (b - r) without
+    another product); iterations after the squared residual falls under `tol` leave x as it
+    is."""
 
     def body(_, carry):
         x, r, p, rr = carry
@@ -68,7 +69,8 @@ def conjugate_gradient(matvec, b: jax.Array, iters: int, tol: float = 1e-10) -> 
         return x, r, p, jnp.where(go, rr_new, rr)
 
     init = (jnp.zeros_like(b), b, b, jnp.vdot(b, b))
-    return jax.lax.fori_loop(0, iters, body, init)[0]
+    x, r, _, _ = jax.lax.fori_loop(0, iters, body, init)
+    return x, r
 
 
 def fisher_vector_product(outputs, kl, flat: jax.Array, damping, axis_name=AXIS):
@@ -97,27 +99,32 @@ class Search(NamedTuple):
     tries: jax.Array
 
 
-def line_search(evaluate, expected, kl_threshold, accept_ratio, ls_step: int, coeff) -> Search:
+def line_search(
+    evaluate, expected, kl_threshold, accept_ratio, ls_step: int, coeff, rejected=()
+) -> tuple[Search, Any]:
     """Backtracking: fractions f = coeff^i, i = 0..ls_step-1, until one is accepted.
-    evaluate(f) -> (the surrogate's improvement, the mean KL) at theta_old + f * full_step;
-    `expected` is the predicted improvement of the full step (g^T full_step). f is accepted when
-    kl < kl_threshold, improvement > 0 and improvement > accept_ratio * f * expected."""
+    evaluate(f) -> (the surrogate's improvement, the mean KL, what else it computed) at
+    theta_old + f * full_step; `expected` is the predicted improvement of the full step
+    (g^T full_step). f is accepted when kl < kl_threshold, improvement > 0 and
+    improvement > accept_ratio * f * expected. Returns the `Search` and what the accepted
+    evaluation computed besides (`rejected`, of the same structure, when none is accepted)."""
 
     def cond(c):
-        i, done, _ = c
+        i, done, _, _ = c
         return (i < ls_step) & ~done
 
     def body(c):
-        i, _, _ = c
+        i, _, _, _ = c
         f = coeff**i
-        improve, kl = evaluate(f)
+        improve, kl, extra = evaluate(f)
         ok = (kl < kl_threshold) & (improve > 0) & (improve > accept_ratio * f * expected)
-        return jnp.where(ok, i, i + 1), ok, f
+        return jnp.where(ok, i, i + 1), ok, f, extra
 
-    zero = jnp.zeros((), jnp.int32)
-    i, done, f = jax.lax.while_loop(cond, body, (zero, jnp.asarray(False), jnp.ones(())))
+    init = (jnp.zeros((), jnp.int32), jnp.asarray(False), jnp.ones(()), rejected)
+    i, done, f, extra = jax.lax.while_loop(cond, body, init)
     ok = done & (expected > 0)
-    return Search(jnp.where(ok, f, 0.0), ok, jnp.minimum(i + 1, ls_step))
+    extra = jax.tree.map(lambda a, b: jnp.where(ok, a, b), extra, rejected)
+    return Search(jnp.where(ok, f, 0.0), ok, jnp.minimum(i + 1, ls_step)), extra
 
 
 class TrustRegionOptimizer(NamedTuple):
@@ -169,8 +176,8 @@ class TrustRegion:
             tr = self
             out0, fvp, lin_t = fisher_vector_product(outputs, kl, flat0, tr.cg_damping)
             g = jax.lax.pmean(lin_t(jax.grad(surrogate)(out0))[0], AXIS)
-            x = conjugate_gradient(fvp, g, tr.cg_iters)
-            shs = 0.5 * jnp.vdot(x, fvp(x))
+            x, r = conjugate_gradient(fvp, g, tr.cg_iters)
+            shs = 0.5 * jnp.vdot(x, g - r)  # x^T (F + d I) x
             scale = jnp.where(shs > 0, jnp.sqrt(tr.kl_threshold / jnp.where(shs > 0, shs, 1.0)), 0)
             full = scale * x
             surr0 = jax.lax.pmean(surrogate(out0), AXIS)
@@ -178,14 +185,13 @@ class TrustRegion:
             def evaluate(f):
                 out = outputs(flat0 + f * full)
                 gain = jax.lax.pmean(surrogate(out), AXIS) - surr0
-                return gain, jax.lax.pmean(kl(out0, out), AXIS)
+                return gain, jax.lax.pmean(kl(out0, out), AXIS), out
 
-            search = line_search(
+            search, out = line_search(
                 evaluate, jnp.vdot(g, full), tr.kl_threshold, tr.accept_ratio, tr.ls_step,
-                tr.backtrack_coeff,
+                tr.backtrack_coeff, out0,
             )  # fmt: skip
             flat = flat0 + search.fraction * full
-            out = outputs(flat)
             dist = head.dist(out, data.mask)
             log_ratio = dist.log_prob(data.action) - data.logp
             ratio = jnp.exp(log_ratio)

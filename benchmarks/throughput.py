@@ -1,7 +1,7 @@
 """Throughput and scaling suite: raw env stepping, training steps/s, devices, seeds, agents.
 
     python benchmarks/throughput.py --mode quick|peer|full|gpu|smoke|policies|mamujoco|sweep|
-        authors [--out DIR] [--budget S] [--tiny]
+        authors|hatrpo [--out DIR] [--budget S] [--tiny]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
 (`k * num_envs * rollout_len * num_seeds`) over the wall time of the call, the PPO update
@@ -28,6 +28,8 @@ Sections (records carry `section`):
            `full` measures halfcheetah-2x3 on the default backend)
   authors  (`--mode authors`) the authors' ACPO (belief network, critic on beliefs) against MAPPO,
            both on the authors' warehouse and PPO backbone, at 4 and 12 agents: time per env step
+  hatrpo   (`--mode hatrpo`) HATRPO against HAPPO at 4 agents, the same batch, networks and
+           critic epochs: time per env step (target: HATRPO <= 1.5x HAPPO)
 
 Results: DIR/<machine>-<date>[-<mode>].json (a list of records), a markdown table beside it,
 DIR/latest.json (a copy) and DIR/runtime_vs_agents.png. The JSON is rewritten after every
@@ -67,6 +69,7 @@ from throughput_sections import (  # noqa: E402
     section_agents,
     section_env,
     section_floor,
+    section_hatrpo,
     section_mamujoco,
     section_policies,
     section_scaling,
@@ -230,6 +233,12 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
                 extra=AUTHORS,
             )
         ]  # fmt: skip
+    if mode == "hatrpo":  # HATRPO against HAPPO at 4 agents, acjax's default PPO settings
+        return [
+            lambda r, b: section_hatrpo(
+                r, b, J4, 32, 5, rollout=128, epochs=4, minibatches=2, hidden=(128, 128)
+            )
+        ]
     if mode == "peer":  # the peer beside acjax alone: 3 rounds, 4 updates per call as the peer's
         return [lambda r, b: section_peer(r, b, calls=5, k=4, rounds=3)]
     if mode == "full":
@@ -260,6 +269,7 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = ["smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep", "authors"]
+    modes.append("hatrpo")
     p.add_argument("--mode", default="quick", choices=modes)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
@@ -280,6 +290,7 @@ def main(argv: list[str] | None = None) -> Path:
         "policies": 600.0,
         "mamujoco": 1800.0,
         "sweep": 600.0,
+        "hatrpo": 300.0,
     }.get(args.mode)
     budget = Budget(args.budget if args.budget is not None else default_budget)
     meta = dict(

@@ -67,6 +67,16 @@ SECTIONS = {
          ("time / MAPPO", _num("time_ratio_vs_mappo")), COMPILE, LOAD],
         "\nTargets: ACPO / MAPPO <= 1.3 at 4 agents, <= 1.6 at 12.\n",
     ),
+    "hatrpo": (
+        "HATRPO against HAPPO (same batch, networks and critic epochs; timed in alternation)",
+        "",
+        [*TRAIN, ("agents", _raw("n_agents")), ("envs", _raw("num_envs")),
+         ("rollout", _raw("rollout_len")), ("epochs x mb", lambda r: f"{r['epochs']} x "
+         f"{r['num_minibatches']}"), STEPS,
+         ("us / env step", lambda r: f"{r['seconds_per_env_step'] * 1e6:.1f}"),
+         ("time / HAPPO", _num("time_ratio_vs_happo")), COMPILE, LOAD],
+        "\nTarget: HATRPO / HAPPO <= 1.5 at 4 agents (issue 27).\n",
+    ),
     "seeds": (
         "Vmapped seeds (num_envs per seed; total steps/s of all seeds; `vs wide`: the "
         "most seeds against one seed with all their environments, target >= 0.9)",

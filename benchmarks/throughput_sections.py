@@ -267,3 +267,25 @@ def section_floor(res, budget, algos, env, envs_list, calls, rollout=128, hidden
         res.add(recs)
         out += recs
     return out
+
+
+def section_hatrpo(res, budget, env, num_envs, calls, devices=1, k=1, **kw):
+    """HATRPO against HAPPO (issue 27's target: <= 1.5x HAPPO's time per env step at 4 agents):
+    both at the same batch, networks and critic epochs, timed in alternation; each record gets
+    its time per env step over HAPPO's (`time_ratio_vs_happo`)."""
+    algos = available_algos(["happo", "hatrpo"])
+    builders = [
+        (
+            lambda a=a: train_program(
+                "hatrpo", a, env, num_envs, devices=devices, k=k, budget=budget, **kw
+            )
+        )
+        for a in algos
+    ]
+    recs = run_group(res, budget, f"hatrpo {env}", builders, calls, 30.0)
+    happo = [r for r in recs if r["algo"] == "happo"]
+    for r in recs:
+        if happo:
+            r["time_ratio_vs_happo"] = happo[0]["steps_per_second"] / r["steps_per_second"]
+    res.add(recs)
+    return recs

@@ -84,16 +84,26 @@ def test_warehouse_presets_are_the_authors():
     tasks = ["tiny-2ag-easy", "tiny-4ag", "tiny-8ag-hard", "small-2ag-easy", "small-4ag"]
     tasks += ["small-8ag-hard", "tiny-12ag-hard", "small-12ag-hard"]
     found = presets("rware")
-    assert set(found) == {(t, a) for t in tasks for a in ALGOS}
+    assert set(found) == {(t, a) for t in tasks for a in (*ALGOS, "hatrpo")}
     for (task, algo), cfg in found.items():
         assert cfg.env == f"rware-{task}-c1-v1-mean"
         assert cfg.total_timesteps == budgets.get(task, 40_000_000)
-        check_backbone(cfg, 500, 16, 16)
         p = cfg.ppo
-        assert p.complete_episodes and p.epochs == 10 and p.num_minibatches == 1
-        assert (p.clip_eps, p.kl_coef, p.lr, p.ent_coef) == (0.01, 0.2, 5e-4, 0.01)
         assert (p.gamma, p.gae_lambda, p.value_clip, p.max_grad_norm) == (0.99, 0.95, 10, 10)
         assert cfg.net.activation == "tanh" and p.adam_eps == 1e-8  # RLlib's default, torch's
+        assert p.complete_episodes and p.num_minibatches == 1
+        if algo == "hatrpo":  # `finetuned/rware/hatrpo.yaml`, MARLlib's TrustRegionUpdator
+            check_backbone(cfg, 500, 10, 10)
+            assert (p.epochs, p.lr, p.critic_lr, p.clip_eps, p.kl_coef) == (1, 5e-5, 5e-5, 0.2, 0)
+            h = cfg.hatrpo
+            assert (h.kl_threshold, h.accept_ratio, h.ls_step, h.backtrack_coeff) == (
+                0.01, 0.5, 15, 0.8,
+            )  # fmt: skip
+            assert (h.cg_iters, h.cg_damping) == (10, 0.1) and not cfg.net.share_params
+            continue
+        check_backbone(cfg, 500, 16, 16)
+        assert p.epochs == 10
+        assert (p.clip_eps, p.kl_coef, p.lr, p.ent_coef) == (0.01, 0.2, 5e-4, 0.01)
         if algo == "acpo":
             a = cfg.acpo
             assert (a.belief, a.critic_prefix, a.lambda_micro) == ("net", "predicted", 0.95)

@@ -34,6 +34,7 @@ from acjax.config_io import (  # noqa: F401  (re-exported: acjax.config's public
     to_dict,
 )
 from acjax.config_io import describe as _describe
+from acjax.config_sections import HATRPOConfig
 from acjax.sweep import flat_sweep, sweep_grid, with_values  # noqa: F401  (re-exported)
 
 SPLITS = ("auto", "runs", "envs")  # how the runs of a program share the devices (Trainer)
@@ -230,7 +231,7 @@ class LogConfig:
 @dataclass(frozen=True)
 class Config:
     env: str = "jumanji-rware-tiny-2ag"  # the world (`acjax list` shows every name)
-    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | ac_td3 | hatd3 | maddpg
+    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | hatrpo | ac_td3 | ...
     total_timesteps: int = 2_000_000  # env steps per seed, rounded up to whole updates
     num_envs: int = 64  # parallel environments per seed
     num_seeds: int = 1  # seeds trained together as one vmapped program
@@ -251,6 +252,7 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     net: NetConfig = field(default_factory=NetConfig)
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
+    hatrpo: HATRPOConfig = field(default_factory=HATRPOConfig)
     td3: TD3Config = field(default_factory=TD3Config)
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
     external: ExternalConfig = field(default_factory=ExternalConfig)
@@ -310,6 +312,12 @@ class Config:
             f"{self.algo} runs no hyper-parameter sweeps yet",
         )
         self.acpo.validate()
+        self.hatrpo.validate()
+        require(
+            info.kl_penalty or self.ppo.kl_coef == 0,
+            "ppo.kl_coef",
+            f"{self.algo} has no KL penalty (its steps keep the KL under a bound): set it to 0",
+        )
         self.net.validate()
         p = self.ppo
         if self.net.rnn != "none":
@@ -354,24 +362,36 @@ def load_config(
     """Config from a YAML file (default: the embedded default) and `key=value` overrides.
     check=False skips `validate` (which loads JAX): only names and types are checked."""
     data = load_yaml(path or default_config_path())
-    data = merge(data, parse_overrides(overrides or []))
-    return from_dict(data, check)
+    given = data if path else {}  # what the user wrote: their file (with its bases), overrides
+    over = parse_overrides(overrides or [])
+    data = merge(data, over)
+    return from_dict(data, check, merge(given, over))
 
 
-def _resolve(cfg: Config) -> Config:
+def _resolve(cfg: Config, given: dict) -> Config:
     """Settings an algorithm fixes (`acjax.algos.REGISTRY`). HAPPO (HARL) has no parameter
     sharing: algo=happo always runs with net.share_params=false, whatever was set, and the
-    resolved config records it."""
+    resolved config records it. HATRPO too, but a config that asks for shared parameters
+    (`given`: the keys of the user's file and overrides, not the embedded default) is an error."""
     info = ALGO_REGISTRY.get(cfg.algo)
     if info is not None and info.share_params is not None:
+        asked = (given.get("net") or {}) if isinstance(given.get("net"), dict) else {}
+        require(
+            not info.share_params_strict
+            or "share_params" not in asked
+            or cfg.net.share_params == info.share_params,
+            "net.share_params",
+            f"{info.why}: set net.share_params={str(info.share_params).lower()} or leave it out",
+        )
         if cfg.net.share_params != info.share_params:
             net = dataclasses.replace(cfg.net, share_params=info.share_params)
             cfg = dataclasses.replace(cfg, net=net)
     return cfg
 
 
-def from_dict(data: dict, check: bool = True) -> Config:
-    cfg = _resolve(build(Config, data))
+def from_dict(data: dict, check: bool = True, given: dict | None = None) -> Config:
+    """The config of `data`; `given`: the part of it the user wrote (default: all of it)."""
+    cfg = _resolve(build(Config, data), data if given is None else given)
     validate_dist(cfg)
     if check:
         validate(cfg)

@@ -1,4 +1,4 @@
-"""The PPO family on the harness: MAPPO, IPPO, ACPO, ACPO without chaining, HAPPO.
+"""The PPO family on the harness: MAPPO, IPPO, ACPO, ACPO without chaining, HAPPO, HATRPO.
 
 One update of one run (`PPOTrainer.update`): the rollout scans T steps (the algorithm's acting
 piece chooses actions; recurrent memories are carried and reset where episodes start), the critic
@@ -75,6 +75,8 @@ class PPOTrainer:
         self.metric_names = (
             EPISODE_METRICS + PPO_METRICS + self.spec.metrics + self.algo.diagnostics.names
         )
+        # metrics an optimization piece adds (HATRPO's measured KL and line-search acceptance)
+        self.metric_names += getattr(self.algo.optimization, "metric_names", ())
         self.kl_penalty = cfg.ppo.kl_coef > 0
         if self.kl_penalty:
             self.metric_names += KL_METRICS

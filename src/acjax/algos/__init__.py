@@ -9,6 +9,8 @@ maths differs:
     acpo          belief chain         chained critic V(s, i, a_<i)      chained    joint PPO
     acpo_nochain  belief chain         centralized critic V(s, i)        GAE        joint PPO
     happo         independent acting   centralized critic V(s, i)        team GAE   sequential
+    hatrpo        independent acting   centralized critic V(s, i)        team GAE   sequential
+                                                                                    trust regions
 
 and, off-policy (`acjax.offpolicy`: replay, deterministic policies, TD targets):
 
@@ -49,6 +51,8 @@ class AlgoInfo:
     factory: str  # factory(cfg, spec, head) -> Algorithm
     share_params: bool | None = None  # a value the algorithm forces on net.share_params
     why: str = ""
+    share_params_strict: bool = False  # a config that asks for the other value is an error
+    kl_penalty: bool = True  # ppo.kl_coef > 0 (RLlib's KL penalty) is allowed
     off_policy: bool = False  # trained by acjax.offpolicy.OffPolicyTrainer (continuous actions)
     continuous_only: bool = False  # worlds with continuous actions only
     feed_forward_only: bool = False  # net.rnn must be none
@@ -65,6 +69,14 @@ REGISTRY = {
     "happo": AlgoInfo(
         "acjax.algos.happo", "happo", share_params=False, why="happo trains per-agent parameters"
     ),
+    "hatrpo": AlgoInfo(
+        "acjax.algos.hatrpo",
+        "hatrpo",
+        share_params=False,
+        why="hatrpo trains per-agent parameters",
+        share_params_strict=True,
+        kl_penalty=False,
+    ),  # fmt: skip
     "ac_td3": AlgoInfo("acjax.algos.td3", "ac_td3", **_OFF_POLICY),
     "hatd3": AlgoInfo(
         "acjax.algos.td3",

@@ -73,7 +73,8 @@ class Optimization(Protocol):
 
     def optimize(self, ctx, params, opt_state, batch, value_norm, key):
         """The optimization phase of one update on the local `Batch`, through the maths of
-        `ctx` (`acjax.ppo.PPOContext`) -> (params, opt_state, metrics)."""
+        `ctx` (`acjax.ppo.PPOContext`) -> (params, opt_state, metrics). A piece whose metrics
+        add names to the PPO family's lists them in a `metric_names` attribute (HATRPO)."""
 
 
 class Diagnostics(Protocol):

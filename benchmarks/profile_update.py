@@ -1,7 +1,7 @@
 """Where one PPO update's time goes, piece by piece, on this machine (issue 13's profile).
 
     python benchmarks/profile_update.py [--envs 64] [--rollout 128] [--agents 4 12] [--reps 5]
-        [--algos mappo acpo] [--out FILE.md]
+        [--algos mappo acpo] [--env WORLD-{n}] [--set key=value ...] [--out FILE.md]
 
 At the benchmark's settings (jumanji-rware-tiny-Nag, 64 envs x 128 steps, MLP 128-128 actor and
 critic, 4 epochs x 2 minibatches, one device), each piece of one update is compiled on its own
@@ -72,17 +72,21 @@ class UnsplitChain(BeliefChain):
 CHAINS = {"square": SquareChain, "unsplit": UnsplitChain}
 
 
-def trainer(algo: str, n: int, envs: int, rollout: int, chain: str | None = None):
+def trainer(
+    algo: str, n: int, envs: int, rollout: int, chain: str | None = None,
+    env: str = "jumanji-rware-tiny-{n}ag", extra: tuple = (),
+):  # fmt: skip
     cfg = load_config(
         None,
         [
-            f"env=jumanji-rware-tiny-{n}ag",
+            "env=" + env.format(n=n),
             f"algo={algo}",
             f"num_envs={envs}",
             f"ppo.rollout_len={rollout}",
             f"total_timesteps={envs * rollout * 100}",
             "devices=1",
             "progress=false",
+            *extra,
         ],
     )
     tr = make_trainer(cfg)
@@ -120,10 +124,11 @@ def pieces(tr) -> dict:
 
     def acting(lr, tj):
         policy = tr.actor.step(lr.params["actor"])
+        acting = algo.acting.bind(lr.params)
 
         def step(h, inp):
             obs, mask, first, k = inp
-            a, logp, x, h = algo.acting.act(policy, head, obs, mask, h, first, k)
+            a, logp, x, h = acting.act(policy, head, obs, mask, h, first, k)
             return h, (a, logp, x)
 
         h0 = tr.actor.initial_hidden((tr.local_envs,))
@@ -150,8 +155,12 @@ def pieces(tr) -> dict:
     def optimize(lr, tj, adv, targets, v):
         h = jnp.zeros((*v.shape, tr.critic.hidden_dim))
         batch = tr.chunks(tj, adv, targets, v, h)
-        p, s = lr.params, lr.opt_state
-        return algo.optimization.optimize(ctx, p, s, batch, lr.value_norm, lr.key)
+        p, s, c = lr.params, lr.opt_state, ctx
+        if tr.kl_penalty:  # RLlib's KL penalty: the behaviour outputs and the coefficient
+            c, batch, s = tr.with_kl_penalty(ctx, p, batch, s)
+        elif algo.acting.reads_behaviour:
+            batch = tr.behaviour_outputs(ctx, p, batch)
+        return algo.optimization.optimize(c, p, s, batch, lr.value_norm, lr.key)
 
     def update(lr, rn):
         return tr.update(lr, rn, {})
@@ -209,6 +218,8 @@ def main(argv=None):
     p.add_argument("--algos", nargs="+", default=["mappo", "acpo", "acpo-unsplit"])
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--pieces", nargs="+", default=list(PIECES), choices=PIECES)
+    p.add_argument("--env", default="jumanji-rware-tiny-{n}ag", help="world, {n}: agents")
+    p.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     text = []
@@ -216,13 +227,16 @@ def main(argv=None):
         programs = {}
         for a in args.algos:
             algo, _, chain = a.partition("-")
-            tr = trainer(algo, n, args.envs, args.rollout, chain or None)
+            tr = trainer(
+                algo, n, args.envs, args.rollout, chain or None, args.env, tuple(args.set)
+            )
             programs[a] = {k: v for k, v in pieces(tr).items() if k in args.pieces}
         load0 = os.getloadavg()[0]
         times = measure(programs, args.reps)
         load1 = os.getloadavg()[0]
         t = table(times, list(programs), args.pieces)
-        title = f"jumanji-rware-tiny-{n}ag, {args.envs} envs x {args.rollout}"
+        title = f"{args.env.format(n=n)}, {args.envs} envs x {args.rollout}"
+        title += "".join(f", {kv}" for kv in args.set)
         text.append(f"### {title} (load {load0:.1f} -> {load1:.1f})\n\n{t}")
         print(text[-1], flush=True)
         if args.out:  # after every agent count: a run cut short keeps what it measured

@@ -34,6 +34,7 @@ from acjax.config_io import (  # noqa: F401  (re-exported: acjax.config's public
     to_dict,
 )
 from acjax.config_io import describe as _describe
+from acjax.config_q import QConfig
 from acjax.sweep import flat_sweep, sweep_grid, with_values  # noqa: F401  (re-exported)
 
 SPLITS = ("auto", "runs", "envs")  # how the runs of a program share the devices (Trainer)
@@ -230,7 +231,7 @@ class LogConfig:
 @dataclass(frozen=True)
 class Config:
     env: str = "jumanji-rware-tiny-2ag"  # the world (`acjax list` shows every name)
-    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | ac_td3 | hatd3 | maddpg
+    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | ac_td3 | hatd3 | maddpg | qmix | vdn | iql
     total_timesteps: int = 2_000_000  # env steps per seed, rounded up to whole updates
     num_envs: int = 64  # parallel environments per seed
     num_seeds: int = 1  # seeds trained together as one vmapped program
@@ -252,6 +253,7 @@ class Config:
     net: NetConfig = field(default_factory=NetConfig)
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
     td3: TD3Config = field(default_factory=TD3Config)
+    q: QConfig = field(default_factory=QConfig)
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
     external: ExternalConfig = field(default_factory=ExternalConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -265,8 +267,11 @@ class Config:
     @property
     def batch_steps(self) -> int:
         """Environment steps per update (per seed)."""
-        info = ALGO_REGISTRY.get(self.algo)
-        steps = self.td3.train_interval if info and info.off_policy else self.ppo.rollout_len
+        family = ALGO_REGISTRY[self.algo].family if self.algo in ALGO_REGISTRY else "onpolicy"
+        if family == "valuebased":  # one episode of q.episode_len steps per environment
+            require(self.q.episode_len > 0, "q.episode_len", "0 (the world's limit) unresolved")
+            return self.num_envs * self.q.episode_len
+        steps = self.td3.train_interval if family == "offpolicy" else self.ppo.rollout_len
         return self.num_envs * steps
 
     @property
@@ -296,9 +301,12 @@ class Config:
         require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         self.ppo.validate()
         self.td3.validate()
+        self.q.validate()
         info = ALGO_REGISTRY[self.algo]
         if info.off_policy:
             self.td3.validate_in_use(self.num_envs)
+        if info.family == "valuebased":
+            self.q.validate_in_use(self.num_envs)
         require(
             not info.feed_forward_only or self.net.rnn == "none",
             "net.rnn",
@@ -318,7 +326,7 @@ class Config:
                 "ppo.chunk_len",
                 f"{p.chunk_len} does not divide ppo.rollout_len={p.rollout_len}",
             )
-        if not info.off_policy:
+        if info.family == "onpolicy":
             minibatch_chunks(self)
 
 
@@ -375,6 +383,9 @@ def from_dict(data: dict, check: bool = True) -> Config:
     validate_dist(cfg)
     if check:
         validate(cfg)
+        from acjax.config_world import resolve_world
+
+        cfg = resolve_world(cfg)
     return cfg
 
 

@@ -240,7 +240,7 @@ class QTrainer:
             grads = jax.lax.pmean(grads, AXIS)
             updates, opt_state = self.optimizer.update(grads, opt_state, online)
             online = optax.apply_updates(online, updates)
-            return (online, opt_state), (loss, taken, y, optax.global_norm(grads))
+            return (online, opt_state), (loss, taken, y, optax.tree.norm(grads))
 
         keys = jax.random.split(key, self.cfg.q.train_steps)
         (online, opt_state), stats = jax.lax.scan(step, (online, opt_state), keys)

@@ -120,8 +120,9 @@ def n_step_targets(reward, terminated, truncated, q_next, gamma: float, n: int):
     """Targets [B, T, ...] of the steps of episodes [B, T]: y_t = sum_{j<k} gamma^j r_{t+j} +
     gamma^k q_next[t+k-1], k = n or up to the episode's end (`acjax.td.window_returns`), no
     bootstrap where it terminated; q_next[t] [B, T, ...] is the value at the observation after
-    step t (the true final one at an end). Steps past the array's end count as truncated."""
+    step t (the true final one at an end). The array's last step counts as truncated."""
     t = reward.shape[1]
+    truncated = truncated | (jnp.arange(t) == t - 1)
     idx = jnp.arange(t)[:, None] + jnp.arange(n)[None, :]  # [T, n]
     inside = idx < t
 

@@ -273,3 +273,11 @@ def test_matrix_games_reach_what_their_mixing_can_represent(game, algo, tmp_path
     last = max(r["update"] for r in rows)
     final = sorted(r["episode_return"] for r in rows if r["update"] == last)
     assert len(final) == 8 and MATRIX[game, algo](final), final
+
+
+@pytest.mark.parametrize("command", ["eval", "render"])
+def test_eval_and_render_of_a_value_based_run_are_one_line_errors(command, tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text("algo: vdn\nenv: matrix-climbing\n")
+    assert main([command, str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{command}: vdn runs (value-based) are not supported yet" in err[0]

@@ -17,8 +17,10 @@ from acjax.run import train
 
 MPE = ["env=pettingzoo:mpe2.simple_spread_v3", "num_envs=2"]
 OFF = ["td3.warmup_steps=16", "td3.batch_size=8", "td3.train_interval=4", "total_timesteps=96"]
-VALUE = ["q.episode_len=4", "q.batch_episodes=8", "q.buffer_episodes=32", "q.agent_hidden=[16]",
-         "q.rnn_hidden=8", "q.mixing_embed=8", "q.hypernet_embed=8", "total_timesteps=96"]  # fmt: skip
+VALUE = [
+    "q.episode_len=4", "q.batch_episodes=8", "q.buffer_episodes=32", "q.agent_hidden=[16]",
+    "q.rnn_hidden=8", "q.mixing_embed=8", "q.hypernet_embed=8", "total_timesteps=96",
+]  # fmt: skip
 EXTRA = {"onpolicy": ["total_timesteps=128"], "offpolicy": OFF, "valuebased": VALUE}
 LOSSES = {  # the family's losses (finite in every row) and other metrics it reports
     "onpolicy": (("actor_loss",), ("value_loss",)),

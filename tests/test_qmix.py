@@ -116,7 +116,8 @@ def test_the_greedy_choice_and_the_target_max_ignore_unavailable_actions():
     avail = jnp.asarray([[False, True, True], [True, False, True]])
     acts = Q.egreedy(q, avail, 0.0, jax.random.PRNGKey(0))
     np.testing.assert_array_equal(acts, [2, 2])
-    draws = jax.vmap(lambda k: Q.egreedy(q, avail, 1.0, k))(jax.random.split(jax.random.key(1), 400))
+    keys = jax.random.split(jax.random.key(1), 400)
+    draws = jax.vmap(lambda k: Q.egreedy(q, avail, 1.0, k))(keys)
     assert not np.any(np.asarray(avail)[[0, 1], np.asarray(draws)] == False)  # noqa: E712
     assert set(np.asarray(draws[:, 0]).tolist()) == {1, 2}
     np.testing.assert_allclose(Q.bootstrap_values(q, q, avail, False), [3.0, 2.0])

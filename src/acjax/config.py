@@ -231,7 +231,7 @@ class LogConfig:
 @dataclass(frozen=True)
 class Config:
     env: str = "jumanji-rware-tiny-2ag"  # the world (`acjax list` shows every name)
-    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | ac_td3 | hatd3 | maddpg | qmix | vdn | iql
+    algo: str = "mappo"  # mappo|ippo|acpo|acpo_nochain|happo|ac_td3|hatd3|maddpg|qmix|vdn|iql
     total_timesteps: int = 2_000_000  # env steps per seed, rounded up to whole updates
     num_envs: int = 64  # parallel environments per seed
     num_seeds: int = 1  # seeds trained together as one vmapped program

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from acjax.config_io import require, require_nonnegative, require_one_of, require_positive
-from acjax.config_io import require_unit
+from acjax.config_io import (
+    require,
+    require_nonnegative,
+    require_one_of,
+    require_positive,
+    require_unit,
+)
 
 
 @dataclass(frozen=True)

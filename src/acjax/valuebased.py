@@ -71,7 +71,8 @@ class QTrainer:
         net = Net(tuple(q.agent_hidden), a, 1.0, rnn_hidden=q.rnn_hidden)
         self.agent = AgentNet(net, n, share=True)
         self.in_dim = spec.obs_dim + n
-        self.mixer = Q.QMixer(n, q.mixing_embed, q.hypernet_embed) if self.algo.mixer == "qmix" else None
+        qmix = self.algo.mixer == "qmix"
+        self.mixer = Q.QMixer(n, q.mixing_embed, q.hypernet_embed) if qmix else None
         if q.batch_episodes % self.env_devices:  # each device samples from its environments
             raise ConfigError(
                 f"config key 'q.batch_episodes': {q.batch_episodes} does not split over "
@@ -163,7 +164,8 @@ class QTrainer:
                     "action": actions, "next_obs": nts.final_obs,
                     "next_state": nts.final_global_state, "next_avail": nts.action_mask,
                     "reward": nts.reward, "terminated": nts.terminated,
-                    "truncated": nts.truncated, "won": nts.won, "restarts": nts.restarts}  # fmt: skip
+                    "truncated": nts.truncated, "won": nts.won,
+                    "restarts": nts.restarts}  # fmt: skip
 
         h0 = self.agent.initial_hidden((self.local_envs,))
         runner, h, tr = run_steps(
@@ -215,9 +217,7 @@ class QTrainer:
         reward = ep["reward"]
         if q.reward_standardize:
             reward = Q.standardize(reward, mask, AXIS)
-        y = Q.n_step_targets(
-            reward, ep["terminated"], ep["truncated"], next_tot, q.gamma, q.n_step
-        )
+        y = Q.n_step_targets(reward, ep["terminated"], ep["truncated"], next_tot, q.gamma, q.n_step)
         y = jax.lax.stop_gradient(y)
         mask = jnp.broadcast_to(mask.reshape(*mask.shape, *([1] * (y.ndim - 2))), y.shape)
         count = jnp.maximum(jnp.sum(mask), 1)

@@ -227,9 +227,7 @@ def main(argv=None):
         programs = {}
         for a in args.algos:
             algo, _, chain = a.partition("-")
-            tr = trainer(
-                algo, n, args.envs, args.rollout, chain or None, args.env, tuple(args.set)
-            )
+            tr = trainer(algo, n, args.envs, args.rollout, chain or None, args.env, tuple(args.set))
             programs[a] = {k: v for k, v in pieces(tr).items() if k in args.pieces}
         load0 = os.getloadavg()[0]
         times = measure(programs, args.reps)

@@ -26,6 +26,9 @@ Sections (records carry `section`):
   mamujoco multi-agent MuJoCo: raw stepping and MAPPO/ACPO training per brax backend
            (halfcheetah-2x3), then every scenario on the default backend (`--mode mamujoco`;
            `full` measures halfcheetah-2x3 on the default backend)
+  value    (`--mode qmix`) QMIX and VDN against MAPPO on the warehouse at the same env steps per
+           update (one 64-step episode per environment, one gradient step on 16 whole episodes
+           against 2 epochs x 2 minibatches): time per env step
   authors  (`--mode authors`) the authors' ACPO (belief network, critic on beliefs) against MAPPO,
            both on the authors' warehouse and PPO backbone, at 4 and 12 agents: time per env step
   hatrpo   (`--mode hatrpo`) HATRPO against HAPPO at 4 agents, the same batch, networks and
@@ -75,6 +78,7 @@ from throughput_sections import (  # noqa: E402
     section_scaling,
     section_seeds,
     section_sweep,
+    section_value,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -201,6 +205,9 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
         )
     if mode == "policies":
         return [lambda r, b: section_policies(r, b, J4, 64, 5)]
+    if mode == "qmix":  # value-based against MAPPO, small: the shared 2-core machine
+        small = dict(rollout=64, epochs=2, minibatches=2, hidden=(64,))
+        return [lambda r, b: section_value(r, b, "rware-tiny-2ag", 16, 5, **small)]
     if mode == "sweep":  # on all devices, then 8 seeds against one wide seed on one device
         return [
             lambda r, b: section_sweep(r, b, "mappo", J4, 16, (1e-4, 3e-4, 1e-3, 3e-3), 2, 5),
@@ -270,6 +277,7 @@ def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = ["smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep", "authors"]
     modes.append("hatrpo")
+    modes += ["qmix"]
     p.add_argument("--mode", default="quick", choices=modes)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
@@ -291,6 +299,7 @@ def main(argv: list[str] | None = None) -> Path:
         "mamujoco": 1800.0,
         "sweep": 600.0,
         "hatrpo": 300.0,
+        "qmix": 280.0,
     }.get(args.mode)
     budget = Budget(args.budget if args.budget is not None else default_budget)
     meta = dict(

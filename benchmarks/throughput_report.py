@@ -77,6 +77,16 @@ SECTIONS = {
          ("time / HAPPO", _num("time_ratio_vs_happo")), COMPILE, LOAD],
         "\nTarget: HATRPO / HAPPO <= 1.5 at 4 agents (issue 27).\n",
     ),
+    "value": (
+        "Value-based (QMIX, VDN) against MAPPO at the same env steps per update",
+        "",
+        [*TRAIN, ("envs", _raw("num_envs")), ("episode", _raw("rollout_len")), STEPS,
+         ("us / env step", lambda r: f"{r['seconds_per_env_step'] * 1e6:.1f}"),
+         ("time / MAPPO", _num("time_ratio_vs_mappo")), COMPILE, LOAD],
+        "\nQMIX/VDN: one episode of `episode` steps per environment from a reset (GRU 64 agent "
+        "network), then one gradient step on `envs` whole episodes; MAPPO: `episode` steps "
+        "per environment, then 2 epochs x 2 minibatches (MLP 64).\n",
+    ),
     "seeds": (
         "Vmapped seeds (num_envs per seed; total steps/s of all seeds; `vs wide`: the "
         "most seeds against one seed with all their environments, target >= 0.9)",

@@ -289,3 +289,29 @@ def section_hatrpo(res, budget, env, num_envs, calls, devices=1, k=1, **kw):
             r["time_ratio_vs_happo"] = happo[0]["steps_per_second"] / r["steps_per_second"]
     res.add(recs)
     return recs
+
+
+def section_value(res, budget, env, num_envs, calls, algos=("mappo", "qmix", "vdn"), **kw):
+    """The value-based algorithms against MAPPO at the same env steps per update: each update
+    plays `rollout` steps of every environment (QMIX/VDN: one episode of q.episode_len =
+    rollout from a reset) then learns (MAPPO: its epochs x minibatches; QMIX/VDN: one gradient
+    step on q.batch_episodes whole episodes, the replay full of them); time per env step and
+    its ratio to MAPPO's, timed in alternation."""
+    rollout = kw.get("rollout", 128)
+    extra = (
+        f"q.episode_len={rollout}", f"q.batch_episodes={num_envs}",
+        f"q.buffer_episodes={4 * num_envs}", *kw.pop("extra", ()),
+    )  # fmt: skip
+    builders = [
+        (lambda a=a: train_program("value", a, env, num_envs, budget=budget, extra=extra, **kw))
+        for a in available_algos(algos)
+    ]
+    recs = run_group(res, budget, f"value {env} {num_envs} envs", builders, calls, 20.0)
+    mappo = [r for r in recs if r["algo"] == "mappo"]
+    for r in recs:
+        if r["algo"] != "mappo":
+            r["what"] = "training (one episode per env + one gradient step on whole episodes)"
+        if mappo:
+            r["time_ratio_vs_mappo"] = mappo[0]["steps_per_second"] / r["steps_per_second"]
+    res.add(recs)
+    return recs

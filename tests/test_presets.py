@@ -77,6 +77,22 @@ def check_backbone(cfg, rollout: int, batch_episode: int, sgd_minibatch_episode:
     assert cfg.num_seeds == 3
 
 
+Q_ALGOS = ("qmix", "vdn")
+
+
+def check_q_preset(cfg):
+    """`finetuned/rware/{qmix,vdn}.yaml` and MARLlib's networks (experiments/authors/rware/
+    base-q.yaml)."""
+    q = cfg.q
+    assert (q.batch_episodes, q.buffer_episodes, q.target_update_episodes) == (32, 1000, 200)
+    assert (q.epsilon_start, q.epsilon_finish, q.epsilon_anneal_steps) == (1.0, 0.05, 50_000)
+    assert (q.optimizer, q.lr, q.reward_standardize, q.double_q) == ("adam", 1e-3, True, True)
+    assert (q.gamma, q.max_grad_norm, q.n_step, q.episode_len) == (0.99, 10, 1, 500)
+    assert q.agent_hidden == (128, 256) and q.rnn_hidden == 256
+    assert (q.mixing_embed, q.hypernet_embed) == (256, 0)
+    assert cfg.num_envs == 16 and cfg.num_seeds == 3
+
+
 def test_warehouse_presets_are_the_authors():
     # `finetuned/rware/{mappo,acppo,happo}.yaml`, `condor-scripts/main_condor_rware.py`
     budgets = {"small-8ag-hard": 60_000_000, "tiny-12ag-hard": 60_000_000}
@@ -84,10 +100,13 @@ def test_warehouse_presets_are_the_authors():
     tasks = ["tiny-2ag-easy", "tiny-4ag", "tiny-8ag-hard", "small-2ag-easy", "small-4ag"]
     tasks += ["small-8ag-hard", "tiny-12ag-hard", "small-12ag-hard"]
     found = presets("rware")
-    assert set(found) == {(t, a) for t in tasks for a in (*ALGOS, "hatrpo")}
+    assert set(found) == {(t, a) for t in tasks for a in (*ALGOS, "hatrpo", *Q_ALGOS)}
     for (task, algo), cfg in found.items():
         assert cfg.env == f"rware-{task}-c1-v1-mean"
         assert cfg.total_timesteps == budgets.get(task, 40_000_000)
+        if algo in Q_ALGOS:
+            check_q_preset(cfg)
+            continue
         p = cfg.ppo
         assert (p.gamma, p.gae_lambda, p.value_clip, p.max_grad_norm) == (0.99, 0.95, 10, 10)
         assert cfg.net.activation == "tanh" and p.adam_eps == 1e-8  # RLlib's default, torch's

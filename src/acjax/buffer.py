@@ -1,6 +1,7 @@
-"""Replay inside the compiled program for the off-policy algorithms: flashbax's trajectory
-buffer (a maintained JAX library: its state is a pytree of arrays, so it is vmapped over seeds,
-sharded over devices with the environments and saved in checkpoints with the runner).
+"""Replay inside the compiled program for the off-policy and value-based algorithms: flashbax's
+trajectory buffer (a maintained JAX library: its state is a pytree of arrays, so it is vmapped
+over seeds, sharded over devices with the environments and saved in checkpoints with the
+runner).
 
 Each environment has its own ring of `capacity` transitions along a time axis; a step adds one
 transition per environment, in order, overwriting the oldest once the ring is full. A sample is
@@ -26,5 +27,22 @@ def make_buffer(envs: int, capacity: int, batch: int, window: int):
         sample_sequence_length=window,
         period=1,
         min_length_time_axis=window,
+        max_length_time_axis=capacity,
+    )
+
+
+def make_episode_buffer(envs: int, capacity: int, batch: int):
+    """Replay of whole episodes for the value-based algorithms (`acjax.valuebased`): each
+    environment has its own ring of `capacity` episodes (an item is one episode's arrays
+    [L, ...], L the update's episode length), an update adds one episode per environment, and a
+    sample is `batch` stored episodes drawn uniformly (`sample(state, key).experience`
+    [batch, 1, L, ...]): a sequence never crosses the write position, every one is a whole
+    episode from its reset."""
+    return fbx.make_trajectory_buffer(
+        add_batch_size=envs,
+        sample_batch_size=batch,
+        sample_sequence_length=1,
+        period=1,
+        min_length_time_axis=1,
         max_length_time_axis=capacity,
     )

@@ -34,7 +34,8 @@ from acjax.config_io import (  # noqa: F401  (re-exported: acjax.config's public
     to_dict,
 )
 from acjax.config_io import describe as _describe
-from acjax.config_sections import HATRPOConfig
+from acjax.config_q import QConfig
+from acjax.config_sections import ExternalConfig, HATRPOConfig, MaMuJoCoConfig
 from acjax.sweep import flat_sweep, sweep_grid, with_values  # noqa: F401  (re-exported)
 
 SPLITS = ("auto", "runs", "envs")  # how the runs of a program share the devices (Trainer)
@@ -183,45 +184,6 @@ class TD3Config:
 
 
 @dataclass(frozen=True)
-class MaMuJoCoConfig:
-    """Options of the multi-agent MuJoCo worlds (`mamujoco-<robot>-<partition>`)."""
-
-    obsk: int = 1  # observation depth k in the joint graph
-    backend: str = "positional"  # brax pipeline: positional | generalized | spring | mjx
-    max_steps: int = 1000  # episode time limit (truncation)
-    stagger: bool = True  # first episodes start at a random step of the limit (desynchronized)
-
-    def validate(self) -> None:
-        from acjax.envs.mamujoco import BACKENDS
-
-        require_nonnegative(self, "mamujoco", ("obsk",))
-        require_positive(self, "mamujoco", ("max_steps",))
-        require(
-            self.backend in BACKENDS,
-            "mamujoco.backend",
-            f"expected one of {', '.join(BACKENDS)}, got {self.backend!r}",
-        )
-
-
-@dataclass(frozen=True)
-class ExternalConfig:
-    """Options of the worlds stepped on the host (`external-rware-*`, `pettingzoo:*`,
-    `smacv2-*`; `acjax.envs.external.PoolOptions`)."""
-
-    workers: int = 0  # 0: instances step in this process; W > 0: in W worker processes
-    fault_rate: float = 0.0  # injected: probability that an instance's step raises
-    worker_fault_rate: float = 0.0  # injected: probability that a worker dies at a step
-    timeout_s: float = 600.0  # a worker silent this long in one call is replaced (hung)
-
-    def validate(self) -> None:
-        require_nonnegative(self, "external", ("workers",))
-        require_positive(self, "external", ("timeout_s",))
-        for key in ("fault_rate", "worker_fault_rate"):
-            rate = getattr(self, key)
-            require(0 <= rate < 1, f"external.{key}", f"must lie in [0, 1), got {rate}")
-
-
-@dataclass(frozen=True)
 class LogConfig:
     """What a run writes besides metrics.jsonl/metrics.csv."""
 
@@ -231,7 +193,7 @@ class LogConfig:
 @dataclass(frozen=True)
 class Config:
     env: str = "jumanji-rware-tiny-2ag"  # the world (`acjax list` shows every name)
-    algo: str = "mappo"  # mappo | ippo | acpo | acpo_nochain | happo | hatrpo | ac_td3 | ...
+    algo: str = "mappo"  # a key of acjax.algos.REGISTRY: mappo, acpo, happo, hatrpo, qmix, ...
     total_timesteps: int = 2_000_000  # env steps per seed, rounded up to whole updates
     num_envs: int = 64  # parallel environments per seed
     num_seeds: int = 1  # seeds trained together as one vmapped program
@@ -254,6 +216,7 @@ class Config:
     acpo: ACPOConfig = field(default_factory=ACPOConfig)
     hatrpo: HATRPOConfig = field(default_factory=HATRPOConfig)
     td3: TD3Config = field(default_factory=TD3Config)
+    q: QConfig = field(default_factory=QConfig)
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
     external: ExternalConfig = field(default_factory=ExternalConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -267,8 +230,11 @@ class Config:
     @property
     def batch_steps(self) -> int:
         """Environment steps per update (per seed)."""
-        info = ALGO_REGISTRY.get(self.algo)
-        steps = self.td3.train_interval if info and info.off_policy else self.ppo.rollout_len
+        family = ALGO_REGISTRY[self.algo].family if self.algo in ALGO_REGISTRY else "onpolicy"
+        if family == "valuebased":  # one episode of q.episode_len steps per environment
+            require(self.q.episode_len > 0, "q.episode_len", "0 (the world's limit) unresolved")
+            return self.num_envs * self.q.episode_len
+        steps = self.td3.train_interval if family == "offpolicy" else self.ppo.rollout_len
         return self.num_envs * steps
 
     @property
@@ -298,9 +264,12 @@ class Config:
         require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         self.ppo.validate()
         self.td3.validate()
+        self.q.validate()
         info = ALGO_REGISTRY[self.algo]
         if info.off_policy:
             self.td3.validate_in_use(self.num_envs)
+        if info.family == "valuebased":
+            self.q.validate_in_use(self.num_envs)
         require(
             not info.feed_forward_only or self.net.rnn == "none",
             "net.rnn",
@@ -326,7 +295,7 @@ class Config:
                 "ppo.chunk_len",
                 f"{p.chunk_len} does not divide ppo.rollout_len={p.rollout_len}",
             )
-        if not info.off_policy:
+        if info.family == "onpolicy":
             minibatch_chunks(self)
 
 
@@ -395,6 +364,9 @@ def from_dict(data: dict, check: bool = True, given: dict | None = None) -> Conf
     validate_dist(cfg)
     if check:
         validate(cfg)
+        from acjax.config_world import resolve_world
+
+        cfg = resolve_world(cfg)
     return cfg
 
 

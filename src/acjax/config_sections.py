@@ -1,5 +1,5 @@
-"""Config sections of single algorithms, kept beside `acjax.config` (which holds the `Config`
-that gathers them and re-exports them)."""
+"""Config sections of single algorithms and of world families, kept beside `acjax.config`
+(which holds the `Config` that gathers them and re-exports them)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,42 @@ class HATRPOConfig:
         for key in ("accept_ratio", "backtrack_coeff"):
             v = getattr(self, key)
             require(0 < v < 1, f"hatrpo.{key}", f"must lie in (0, 1), got {v}")
+
+
+@dataclass(frozen=True)
+class MaMuJoCoConfig:
+    """Options of the multi-agent MuJoCo worlds (`mamujoco-<robot>-<partition>`)."""
+
+    obsk: int = 1  # observation depth k in the joint graph
+    backend: str = "positional"  # brax pipeline: positional | generalized | spring | mjx
+    max_steps: int = 1000  # episode time limit (truncation)
+    stagger: bool = True  # first episodes start at a random step of the limit (desynchronized)
+
+    def validate(self) -> None:
+        from acjax.envs.mamujoco import BACKENDS
+
+        require_nonnegative(self, "mamujoco", ("obsk",))
+        require_positive(self, "mamujoco", ("max_steps",))
+        require(
+            self.backend in BACKENDS,
+            "mamujoco.backend",
+            f"expected one of {', '.join(BACKENDS)}, got {self.backend!r}",
+        )
+
+
+@dataclass(frozen=True)
+class ExternalConfig:
+    """Options of the worlds stepped on the host (`external-rware-*`, `pettingzoo:*`,
+    `smacv2-*`; `acjax.envs.external.PoolOptions`)."""
+
+    workers: int = 0  # 0: instances step in this process; W > 0: in W worker processes
+    fault_rate: float = 0.0  # injected: probability that an instance's step raises
+    worker_fault_rate: float = 0.0  # injected: probability that a worker dies at a step
+    timeout_s: float = 600.0  # a worker silent this long in one call is replaced (hung)
+
+    def validate(self) -> None:
+        require_nonnegative(self, "external", ("workers",))
+        require_positive(self, "external", ("timeout_s",))
+        for key in ("fault_rate", "worker_fault_rate"):
+            rate = getattr(self, key)
+            require(0 <= rate < 1, f"external.{key}", f"must lie in [0, 1), got {rate}")

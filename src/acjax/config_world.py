@@ -4,6 +4,7 @@ what the algorithm and the options demand of it (`acjax.config.validate` calls
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from acjax.algos import REGISTRY as ALGO_REGISTRY
@@ -49,5 +50,24 @@ def validate_world(cfg: Config) -> None:
             f"config key 'acpo.belief': {cfg.acpo.belief} beliefs are probability vectors over "
             f"discrete actions; {cfg.env} has continuous ones"
         )
-    if cfg.ppo.complete_episodes and not ALGO_REGISTRY[cfg.algo].off_policy:
+    if ALGO_REGISTRY[cfg.algo].discrete_only and world.spec.continuous:
+        raise ConfigError(
+            f"config key 'algo': {cfg.algo} needs discrete actions; {cfg.env} has continuous ones"
+        )
+    if cfg.ppo.complete_episodes and ALGO_REGISTRY[cfg.algo].family == "onpolicy":
         validate_complete_episodes(cfg, world.spec.max_steps)
+    if ALGO_REGISTRY[cfg.algo].family == "valuebased" and not cfg.q.episode_len:
+        require(
+            world.spec.max_steps > 0,
+            "q.episode_len",
+            f"0 takes the world's time limit, and {cfg.env} has none: set it",
+        )
+
+
+def resolve_world(cfg: Config) -> Config:
+    """Settings taken from the world: q.episode_len 0 is its time limit (value-based
+    algorithms); the resolved config records the number."""
+    if ALGO_REGISTRY[cfg.algo].family == "valuebased" and not cfg.q.episode_len:
+        limit = make(cfg.env, cfg).spec.max_steps
+        cfg = dataclasses.replace(cfg, q=dataclasses.replace(cfg.q, episode_len=limit))
+    return cfg

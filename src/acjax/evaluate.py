@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from acjax.algos import REGISTRY as ALGO_REGISTRY
 from acjax.config import ConfigError, load_config
 
 
@@ -97,6 +98,8 @@ def evaluate_run(
     if episodes < 1:
         raise ConfigError(f"eval: --episodes must be positive, got {episodes}")
     cfg = load_config(run_dir / "config.yaml", [])
+    if ALGO_REGISTRY[cfg.algo].family == "valuebased":
+        raise ConfigError(f"eval: {cfg.algo} runs (value-based) are not supported yet")
     world = make(cfg.env, cfg)
     trainer = make_trainer(cfg, env=world)
     learner, runner = trainer.init()

@@ -1,8 +1,9 @@
 """The harness: devices, runs and compiled programs for any trainer family. It knows nothing of
 PPO or replay.
 
-`make_trainer(cfg)` builds a `Harness` around the family of cfg.algo (`acjax.algos.REGISTRY`:
-`acjax.onpolicy.PPOTrainer` or `acjax.offpolicy.OffPolicyTrainer`), which provides
+`make_trainer(cfg)` builds a `Harness` around the family of cfg.algo (`acjax.algos.REGISTRY`,
+`FAMILIES`: `acjax.onpolicy.PPOTrainer`, `acjax.offpolicy.OffPolicyTrainer` or
+`acjax.valuebased.QTrainer`), which provides
 
     init_learner(key) -> Learner, init_runner(key) -> Runner     one run's state
     update(learner, runner, hparams) -> (learner, runner, metrics)  one update of one run
@@ -51,7 +52,11 @@ from acjax.runner import AXIS
 
 RUNS = "r"  # the devices whole runs split over (split=runs)
 RUN_SPLIT = P(RUNS)  # [runs, ...] with the runs split over the devices
-FAMILIES = {False: "acjax.onpolicy:PPOTrainer", True: "acjax.offpolicy:OffPolicyTrainer"}
+FAMILIES = {  # `acjax.algos.AlgoInfo.family` -> its trainer
+    "onpolicy": "acjax.onpolicy:PPOTrainer",
+    "offpolicy": "acjax.offpolicy:OffPolicyTrainer",
+    "valuebased": "acjax.valuebased:QTrainer",
+}
 
 
 def _largest_divisor(n: int, limit: int) -> int:
@@ -294,7 +299,7 @@ def make_trainer(cfg: Config, devices: list | None = None, env=None) -> Harness:
     cfg.env's, e.g. a test world; devices: every process's devices by default)."""
     if cfg.algo not in algos.REGISTRY:
         raise ConfigError(f"config key 'algo': unknown algorithm {cfg.algo!r}")
-    module, name = FAMILIES[algos.REGISTRY[cfg.algo].off_policy].split(":")
+    module, name = FAMILIES[algos.REGISTRY[cfg.algo].family].split(":")
     family = getattr(importlib.import_module(module), name)
     _, combos = sweep_grid(cfg)
     devices = devices if devices is not None else jax.devices()

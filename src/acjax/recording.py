@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from acjax.algos import REGISTRY as ALGO_REGISTRY
 from acjax.config import ConfigError, load_config
 
 
@@ -75,6 +76,8 @@ def render_run(
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"render: {run_dir} has no config.yaml (not a run folder)")
     cfg = load_config(run_dir / "config.yaml", [])
+    if ALGO_REGISTRY[cfg.algo].family == "valuebased":
+        raise ConfigError(f"render: {cfg.algo} runs (value-based) are not supported yet")
     world = make(cfg.env, cfg)
     trainer = make_trainer(cfg, env=world)
     if not 0 <= seed_index < trainer.num_runs:  # a sweep's runs, value-major

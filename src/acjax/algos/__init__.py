@@ -18,6 +18,13 @@ and, off-policy (`acjax.offpolicy`: replay, deterministic policies, TD targets):
     hatd3    independent acting   centralized twin Q(s, a)               sequential actor updates
     maddpg   independent acting   centralized Q(s, a)                    no TD3 additions
 
+and, value-based (`acjax.valuebased`: replay of whole episodes, epsilon-greedy recurrent agent
+Q-networks with parameter sharing, double-Q targets; pieces in `acjax.algos.qmix`):
+
+    qmix     Q_tot = monotonic mixing network of the Q_i on the global state (PyMARL's QMixer)
+    vdn      Q_tot = sum of the Q_i
+    iql      no mixer: each agent's own TD error on the team reward
+
 This module imports nothing heavy: the config reads `NAMES`, `REGISTRY` and `SWEEPABLE` from it.
 """
 
@@ -53,14 +60,22 @@ class AlgoInfo:
     why: str = ""
     share_params_strict: bool = False  # a config that asks for the other value is an error
     kl_penalty: bool = True  # ppo.kl_coef > 0 (RLlib's KL penalty) is allowed
-    off_policy: bool = False  # trained by acjax.offpolicy.OffPolicyTrainer (continuous actions)
+    family: str = "onpolicy"  # the trainer family (`acjax.harness.FAMILIES`)
     continuous_only: bool = False  # worlds with continuous actions only
+    discrete_only: bool = False  # worlds with discrete actions only
     feed_forward_only: bool = False  # net.rnn must be none
     sweepable: tuple[str, ...] = SWEEPABLE  # keys it can sweep in one program (none: no sweeps)
 
+    @property
+    def off_policy(self) -> bool:
+        """Trained by acjax.offpolicy.OffPolicyTrainer (continuous actions, the td3 section)."""
+        return self.family == "offpolicy"
+
 
 # the off-policy family (`acjax.offpolicy`): continuous actions, feed-forward, no sweeps yet
-_OFF_POLICY = dict(off_policy=True, continuous_only=True, feed_forward_only=True, sweepable=())
+_OFF_POLICY = dict(family="offpolicy", continuous_only=True, feed_forward_only=True, sweepable=())
+# the value-based family (`acjax.valuebased`): discrete actions, its own networks, no sweeps yet
+_VALUE = dict(family="valuebased", discrete_only=True, sweepable=())
 REGISTRY = {
     "mappo": AlgoInfo("acjax.algos.mappo", "mappo"),
     "ippo": AlgoInfo("acjax.algos.mappo", "ippo"),
@@ -86,7 +101,11 @@ REGISTRY = {
         **_OFF_POLICY,
     ),  # fmt: skip
     "maddpg": AlgoInfo("acjax.algos.td3", "maddpg", share_params=False, **_OFF_POLICY),
+    "qmix": AlgoInfo("acjax.algos.qmix", "qmix", **_VALUE),
+    "vdn": AlgoInfo("acjax.algos.qmix", "vdn", **_VALUE),
+    "iql": AlgoInfo("acjax.algos.qmix", "iql", **_VALUE),
 }
+FAMILY_NAMES = ("onpolicy", "offpolicy", "valuebased")
 NAMES = tuple(REGISTRY)
 
 

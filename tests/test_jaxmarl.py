@@ -126,7 +126,7 @@ def _random(mask, key):
     return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf))
 
 
-@pytest.mark.parametrize("continuous", [False, True])
+@pytest.mark.parametrize("continuous", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_mpe_steps_like_jaxmarl(continuous):
     """MPE's simple spread: its 25-step limit (26 steps) is a truncation; the final observation
     is kept across the reset; the team reward is the sum of the agents' rewards."""

@@ -26,6 +26,9 @@ Sections (records carry `section`):
   mamujoco multi-agent MuJoCo: raw stepping and MAPPO/ACPO training per brax backend
            (halfcheetah-2x3), then every scenario on the default backend (`--mode mamujoco`;
            `full` measures halfcheetah-2x3 on the default backend)
+  jaxmarl  (`--mode jaxmarl`) JaxMARL's worlds through acjax's adapter against JaxMARL's own
+           stepping in the same scan (SMAX smacv2_5_units, MPE simple spread): the adapter's
+           cost, without resets and with each side's auto-reset
   authors  (`--mode authors`) the authors' ACPO (belief network, critic on beliefs) against MAPPO,
            both on the authors' warehouse and PPO backbone, at 4 and 12 agents: time per env step
 
@@ -67,6 +70,7 @@ from throughput_sections import (  # noqa: E402
     section_agents,
     section_env,
     section_floor,
+    section_jaxmarl,
     section_mamujoco,
     section_policies,
     section_scaling,
@@ -230,6 +234,12 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
                 extra=AUTHORS,
             )
         ]  # fmt: skip
+    if mode == "jaxmarl":  # the JaxMARL adapter's cost (issue 28); JAXMARL_ENVS=N sets the size
+        n = int(os.environ.get("JAXMARL_ENVS", "1024"))
+        return [
+            lambda r, b: section_jaxmarl(r, b, "smax-smacv2_5_units", n, 16, 5),
+            lambda r, b: section_jaxmarl(r, b, "jaxmarl:MPE_simple_spread_v3", n, 64, 5),
+        ]
     if mode == "peer":  # the peer beside acjax alone: 3 rounds, 4 updates per call as the peer's
         return [lambda r, b: section_peer(r, b, calls=5, k=4, rounds=3)]
     if mode == "full":
@@ -259,7 +269,10 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    modes = ["smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep", "authors"]
+    modes = [
+        "smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep", "authors",
+        "jaxmarl",
+    ]  # fmt: skip
     p.add_argument("--mode", default="quick", choices=modes)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
@@ -280,6 +293,7 @@ def main(argv: list[str] | None = None) -> Path:
         "policies": 600.0,
         "mamujoco": 1800.0,
         "sweep": 600.0,
+        "jaxmarl": 300.0,
     }.get(args.mode)
     budget = Budget(args.budget if args.budget is not None else default_budget)
     meta = dict(

@@ -47,8 +47,10 @@ def _focus_fire(mask, key):
 
 class Direct:
     """The JaxMARL world stepped directly, replaying the adapter's keys: reset from split(k)[0]
-    with the key chain split(k)[1]; each step JaxMARL's own `step(k_step, ...)` with k_step the
-    chain's split; the pre-generated reset state of `AutoReset` (its key k1) after an episode."""
+    with the key chain split(k)[1]; each step `step_env(k_step, ...)` with k_step the chain's
+    split; the pre-generated reset state of `AutoReset` (its key k1) after an episode. Where an
+    episode ends, JaxMARL's own auto-resetting `step` with the same key resets to a state of its
+    own: checked to give the next episode's first observation of `reset`."""
 
     def __init__(self, env, key):
         self.env, self.step_fn, self.step_env = env, jax.jit(env.step), jax.jit(env.step_env)
@@ -63,12 +65,15 @@ class Direct:
 
     def step(self, actions: dict):
         self.key, k_step = jax.random.split(self.key)
-        obs, state, rew, dones, info = self.step_fn(k_step, self.state, actions)
-        final = obs
-        if bool(dones["__all__"]):  # JaxMARL's step reset itself: the true last step
-            final, state, _, _, _ = self.step_env(jax.random.split(k_step)[0], self.state, actions)
+        obs, state, rew, dones, info = self.step_env(k_step, self.state, actions)
+        if bool(dones["__all__"]):  # JaxMARL's own step resets to reset(split(k)[1])'s state
+            k_reset = jax.random.split(k_step)[1]
+            own, _, _, _, _ = self.step_fn(k_step, self.state, actions)
+            first, _ = jax.jit(self.env.reset)(k_reset)
+            for a in self.env.agents:
+                np.testing.assert_allclose(own[a], first[a], atol=1e-6)
         self.state = state
-        return final, state, rew, dones
+        return obs, state, rew, dones
 
     def restart(self):
         self.state, self.key = self.reset_state, self.reset_key
@@ -87,9 +92,9 @@ def test_smax_steps_like_jaxmarl_with_death_masking_and_wins():
     assert (s.num_agents, s.obs_dim, s.state_dim, s.num_actions, s.max_steps) == (3, 75, 72, 8, 15)
     assert s.agents_die and s.metrics == ("win_rate",)
     steps = 160
-    ts0, actions, out = _rollout(world, steps, _focus_fire)
+    ts0, actions, out = _rollout(world, steps, _focus_fire, seed=2)
     env, agents = world.env, world.agents
-    ref = Direct(env, jax.random.PRNGKey(0))
+    ref = Direct(env, jax.random.PRNGKey(2))
     np.testing.assert_allclose(ts0.obs, _stack(ref.first_obs, agents), atol=1e-5)
     t_ep, seen = 0, {"won": 0, "lost": 0, "limit": 0}
     for t in range(steps):

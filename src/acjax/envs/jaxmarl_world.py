@@ -15,8 +15,8 @@ The translation (`JaxMARLWorld`):
   else the sum of the agents' rewards (as `pettingzoo:` worlds have it), and `agent_rewards`
   the agents' own; SMAX's allies share one team reward, which is the team's;
 - the world is stepped by `step_env` (no reset inside the step: acjax's `AutoReset` starts the
-  next episode and keeps the true final observation); the key is split as JaxMARL's `step`
-  splits it, so `env.step(k, ...)` and the adapter agree on every step before an episode ends;
+  next episode and keeps the true final observation), with one key split per step from the key
+  the adapter's state carries (split from the reset's key);
 - JaxMARL's `dones["__all__"]` is split in two: an episode that ends when the world's time limit
   is reached is truncated, any other end a termination. MPE and SMAX compare their step counter
   with `max_steps` before counting the step, so their episodes last `max_steps + 1` steps; that
@@ -204,7 +204,8 @@ class JaxMARLWorld(World):
     def _timestep(self, obs, world, rewards=None, ends=(False, False)) -> TimeStep:
         alive = self.alive(world)
         o = jnp.stack([jnp.asarray(obs[a], jnp.float32).reshape(-1) for a in self.agents])
-        o = o * alive[:, None]
+        if self.agents_die:
+            o = o * alive[:, None]
         state = obs["world_state"].reshape(-1) if "world_state" in obs else o.reshape(-1)
         if rewards is None:  # a reset
             agent_rewards, reward = jnp.zeros((len(self.agents),), jnp.float32), 0.0
@@ -227,8 +228,7 @@ class JaxMARLWorld(World):
         return {a: actions[i].astype(dtype) for i, a in enumerate(self.agents)}
 
     def step(self, state: JaxMARLState, actions: jax.Array) -> tuple[JaxMARLState, TimeStep]:
-        key, k_step = jax.random.split(state.key)
-        k_env, _ = jax.random.split(k_step)  # as JaxMARL's `step(k_step, ...)` splits its key
+        key, k_env = jax.random.split(state.key)
         act = self.actions(actions)
         obs, world, rewards, dones, info = self.env.step_env(k_env, state.world, act)
         t = state.t + 1

@@ -237,8 +237,8 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
     if mode == "jaxmarl":  # the JaxMARL adapter's cost (issue 28); JAXMARL_ENVS=N sets the size
         n = int(os.environ.get("JAXMARL_ENVS", "1024"))
         return [
-            lambda r, b: section_jaxmarl(r, b, "smax-smacv2_5_units", n, 16, 5),
-            lambda r, b: section_jaxmarl(r, b, "jaxmarl:MPE_simple_spread_v3", n, 64, 5),
+            lambda r, b: section_jaxmarl(r, b, "smax-smacv2_5_units", n, 16, 7),
+            lambda r, b: section_jaxmarl(r, b, "jaxmarl:MPE_simple_spread_v3", n, 64, 7),
         ]
     if mode == "peer":  # the peer beside acjax alone: 3 rounds, 4 updates per call as the peer's
         return [lambda r, b: section_peer(r, b, calls=5, k=4, rounds=3)]

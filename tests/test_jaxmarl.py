@@ -224,3 +224,22 @@ def test_bad_ids_and_unsupported_worlds_are_one_line_errors(args, words, capsys)
     assert len(err.splitlines()) == 1, err
     for w in words:
         assert w in err, err
+
+
+@pytest.mark.slow
+def test_smax_episodes_render_headless(tmp_path):
+    """SMAX's own drawing through `acjax.recording.frames_of` (what `acjax render` calls)."""
+    from acjax.envs.render import write_gif
+    from acjax.recording import frames_of
+
+    world = make("smax-3m")
+    state, ts = jax.jit(world.reset)(jax.random.PRNGKey(0))
+    step, states = jax.jit(world.step), []
+    for t in range(4):
+        states.append(state)
+        state, ts = step(state, _focus_fire(ts.action_mask, jax.random.PRNGKey(t)))
+    frames, fps = frames_of(world, states)
+    assert len(frames) == 4 and fps > 0
+    assert all(f.dtype == np.uint8 and f.shape == frames[0].shape for f in frames)
+    assert np.abs(frames[0].astype(int) - frames[-1]).sum() > 0  # the units moved
+    assert write_gif(None, frames, tmp_path / "smax.gif", fps=4).stat().st_size > 0

@@ -267,6 +267,33 @@ class SMAXWorld(JaxMARLWorld):
         return agent_rewards[0]  # every ally gets the team's reward
 
 
+def smax_frames(world: SMAXWorld, states: list, width: int = 320, height: int = 320) -> list:
+    """Frames [H, W, 3] uint8 of SMAX states (`JaxMARLState`s, one per env step) drawn by SMAX's
+    own `init_render` (matplotlib, headless): allies blue, enemies green, the units shot at in
+    light colours, each unit's type letter; one frame per env step (SMAX's world ticks between
+    them are not drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    inner = world.env._env  # SMAX under the enemy team's policy
+    fig, ax = plt.subplots(1, 1, figsize=(width / 80, height / 80), dpi=80)
+    frames = []
+    try:
+        for t, s in enumerate(states):
+            units = jax.tree.map(np.asarray, s.world.state)
+            shots = {a: int(units.prev_attack_actions[i]) for i, a in enumerate(inner.agents)}
+            inner.init_render(ax, (None, units, shots), 0, t)
+            for image in list(ax.images):  # SMAX overlays a copy of the canvas: not drawn here
+                image.remove()
+            fig.canvas.draw()
+            frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+    finally:
+        plt.close(fig)
+    return frames
+
+
 def _plain(value: Any) -> Any:
     """A YAML list of numbers as a JAX array (SMAX indexes its unit tables with arrays)."""
     if isinstance(value, list | tuple) and value and all(

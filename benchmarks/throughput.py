@@ -1,7 +1,7 @@
 """Throughput and scaling suite: raw env stepping, training steps/s, devices, seeds, agents.
 
     python benchmarks/throughput.py --mode quick|peer|full|gpu|smoke|policies|mamujoco|sweep|
-        authors|hatrpo [--out DIR] [--budget S] [--tiny]
+        authors|hatrpo|qmix|jaxmarl [--out DIR] [--budget S] [--tiny]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
 (`k * num_envs * rollout_len * num_seeds`) over the wall time of the call, the PPO update
@@ -29,6 +29,9 @@ Sections (records carry `section`):
   value    (`--mode qmix`) QMIX and VDN against MAPPO on the warehouse at the same env steps per
            update (one 64-step episode per environment, one gradient step on 16 whole episodes
            against 2 epochs x 2 minibatches): time per env step
+  jaxmarl  (`--mode jaxmarl`) JaxMARL's worlds through acjax's adapter against JaxMARL's own
+           stepping in the same scan (SMAX smacv2_5_units, MPE simple spread): the adapter's
+           cost, without resets and with each side's auto-reset
   authors  (`--mode authors`) the authors' ACPO (belief network, critic on beliefs) against MAPPO,
            both on the authors' warehouse and PPO backbone, at 4 and 12 agents: time per env step
   hatrpo   (`--mode hatrpo`) HATRPO against HAPPO at 4 agents, the same batch, networks and
@@ -73,6 +76,7 @@ from throughput_sections import (  # noqa: E402
     section_env,
     section_floor,
     section_hatrpo,
+    section_jaxmarl,
     section_mamujoco,
     section_policies,
     section_scaling,
@@ -246,6 +250,12 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
                 r, b, J4, 32, 5, rollout=128, epochs=4, minibatches=2, hidden=(128, 128)
             )
         ]
+    if mode == "jaxmarl":  # the JaxMARL adapter's cost (issue 28); JAXMARL_ENVS=N sets the size
+        n = int(os.environ.get("JAXMARL_ENVS", "1024"))
+        return [
+            lambda r, b: section_jaxmarl(r, b, "smax-smacv2_5_units", n, 16, 7),
+            lambda r, b: section_jaxmarl(r, b, "jaxmarl:MPE_simple_spread_v3", n, 64, 7),
+        ]
     if mode == "peer":  # the peer beside acjax alone: 3 rounds, 4 updates per call as the peer's
         return [lambda r, b: section_peer(r, b, calls=5, k=4, rounds=3)]
     if mode == "full":
@@ -275,9 +285,10 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
 
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    modes = ["smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep", "authors"]
-    modes.append("hatrpo")
-    modes += ["qmix"]
+    modes = [
+        "smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep", "authors",
+        "hatrpo", "qmix", "jaxmarl",
+    ]  # fmt: skip
     p.add_argument("--mode", default="quick", choices=modes)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
@@ -300,6 +311,7 @@ def main(argv: list[str] | None = None) -> Path:
         "sweep": 600.0,
         "hatrpo": 300.0,
         "qmix": 280.0,
+        "jaxmarl": 300.0,
     }.get(args.mode)
     budget = Budget(args.budget if args.budget is not None else default_budget)
     meta = dict(

@@ -176,6 +176,8 @@ def _env_fns(base, variant: str):
             return s, o.action_mask, jnp.sum(o.agents_view) + ts.reward
 
         return reset, step, None
+    if variant.startswith("jaxmarl"):
+        return _jaxmarl_fns(base, variant)
     env = AutoReset(base) if variant == "autoreset" else base
 
     def reset(key):
@@ -189,7 +191,38 @@ def _env_fns(base, variant: str):
     return reset, step, (env.refresh if variant == "autoreset" else None)
 
 
+def _jaxmarl_fns(base, variant: str):
+    """JaxMARL's world of a `jaxmarl:`/`smax-` world stepped directly, its own way: actions as a
+    dictionary, a key split per step, observations, rewards and available actions summed from
+    its dictionaries. jaxmarl_no_reset: `step_env` (no reset); jaxmarl_autoreset: JaxMARL's
+    `step`, which resets inside every step where an episode ended."""
+    jenv, agents = base.env, base.agents
+    stepper = jenv.step if variant == "jaxmarl_autoreset" else jenv.step_env
+
+    def mask_of(world):
+        if not base.has_mask:
+            return jnp.ones((len(agents), base.num_actions), bool)
+        avail = jenv.get_avail_actions(world)
+        return jnp.stack([avail[a] for a in agents]).astype(bool)
+
+    def reset(key):
+        k_world, k_next = jax.random.split(key)
+        _, world = jenv.reset(k_world)
+        return (world, k_next), mask_of(world)
+
+    def step(s, actions):
+        world, key = s
+        key, k_step = jax.random.split(key)
+        act = {a: actions[i] for i, a in enumerate(agents)}
+        obs, world, rew, _, _ = stepper(k_step, world, act)
+        total = sum(jnp.sum(obs[a]) + rew[a] for a in agents)
+        return (world, key), mask_of(world), total
+
+    return reset, step, None
+
+
 ENV_VARIANTS = ("no_reset", "autoreset", "jumanji_no_reset", "jumanji_autoreset")
+JAXMARL_VARIANTS = ("no_reset", "jaxmarl_no_reset", "autoreset", "jaxmarl_autoreset")
 
 
 def env_program(

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import jax
 from bench_timing import Program, run_group
-from throughput_programs import ENV_VARIANTS, env_program, rollout_program, train_program
+from throughput_programs import (
+    ENV_VARIANTS,
+    JAXMARL_VARIANTS,
+    env_program,
+    rollout_program,
+    train_program,
+)
 from throughput_report import plot_agents
 
 
@@ -21,6 +27,24 @@ def section_env(res, budget, mode, env, num_envs, scan, calls, variants=ENV_VARI
             r["time_vs_acjax_no_reset"] = (
                 base["no_reset"]["steps_per_second"] / r["steps_per_second"]
             )
+    res.add(recs)
+    return recs
+
+
+def section_jaxmarl(res, budget, env, num_envs, scan, calls):
+    """The adapter (`acjax.envs.jaxmarl_world`) against JaxMARL's world stepped directly in the
+    same scan: `adapter_cost` is acjax's time per step over JaxMARL's, without resets
+    (no_reset / jaxmarl_no_reset) and with them (acjax's AutoReset / JaxMARL's own `step`)."""
+    builders = [
+        (lambda v=v: env_program("jaxmarl", v, env, num_envs, scan, budget))
+        for v in JAXMARL_VARIANTS
+    ]
+    recs = run_group(res, budget, f"jaxmarl {env} {num_envs}", builders, calls, 20.0)
+    base = {r["variant"]: r for r in recs}
+    for ours, theirs in (("no_reset", "jaxmarl_no_reset"), ("autoreset", "jaxmarl_autoreset")):
+        if ours in base and theirs in base:
+            cost = base[theirs]["steps_per_second"] / base[ours]["steps_per_second"]
+            base[ours]["adapter_cost"] = cost
     res.add(recs)
     return recs
 

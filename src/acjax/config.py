@@ -220,9 +220,9 @@ class Config:
     mamujoco: MaMuJoCoConfig = field(default_factory=MaMuJoCoConfig)
     external: ExternalConfig = field(default_factory=ExternalConfig)
     log: LogConfig = field(default_factory=LogConfig)
-    # keyword arguments of an external world's constructor (pettingzoo:<module>), for instance
-    # env_kwargs.continuous_actions=true; plain YAML values
-    env_kwargs: dict = field(default_factory=dict)  # pettingzoo:<module> constructor kwargs
+    # keyword arguments of a world's constructor (pettingzoo:<module>, jaxmarl:<env_id>,
+    # smax-<scenario>), for instance env_kwargs.continuous_actions=true; plain YAML values
+    env_kwargs: dict = field(default_factory=dict)  # pettingzoo:/jaxmarl:/smax- world kwargs
     # hyper-parameter sweep in one program: sweep.<key>=[v1, v2, ...] for keys in SWEEPABLE; the
     # grid of all swept keys' values (first key slowest) crossed with the seeds, value-major
     sweep: dict = field(default_factory=dict)  # sweep.<key>=[v1, v2]: one program (SWEEPABLE)

@@ -5,7 +5,8 @@
 The run's config and its latest checkpoint give the policy (seed `seed_index` of a sweep); the
 episode samples actions as training does. Multi-agent MuJoCo worlds are drawn by MuJoCo's
 renderer with every agent's limbs in its own colour (`acjax.envs.render.mujoco_frames`), the
-warehouse port by `acjax.envs.render.render_rgb`.
+warehouse port by `acjax.envs.render.render_rgb`, SMAX by SMAX's own matplotlib drawing
+(`acjax.envs.jaxmarl_world.smax_frames`).
 """
 
 from __future__ import annotations
@@ -52,8 +53,14 @@ def frames_of(world, states: list, width: int = 320, height: int = 240) -> tuple
         return render.mujoco_frames(world, qpos, width, height), 1.0 / float(world.brax.dt)
     if hasattr(world, "layout") or hasattr(world, "warehouse_view"):  # the warehouses
         return [render.render_rgb(world, s) for s in states], 8.0
+    if getattr(world, "metrics", None) == ("win_rate",) and hasattr(world, "env"):  # SMAX
+        from acjax.envs.jaxmarl_world import SMAXWorld, smax_frames
+
+        if isinstance(world, SMAXWorld):
+            return smax_frames(world, states), 4.0
     raise ValueError(
-        f"no renderer for {world.spec.name} (multi-agent MuJoCo and the warehouses have one)"
+        f"no renderer for {world.spec.name} (multi-agent MuJoCo, the warehouses and SMAX "
+        "have one)"
     )
 
 

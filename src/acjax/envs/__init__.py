@@ -23,4 +23,9 @@ jumanji-rware-small-8ag-hard).
 - `mamujoco-<robot>-<partition>`: multi-agent MuJoCo on brax, for instance
   `mamujoco-halfcheetah-2x3` or `mamujoco-humanoid-9|8` (envs/mamujoco.py); the config's
   `mamujoco` section sets obsk, the brax backend and the time limit
+- `jaxmarl:<env_id>`: a JaxMARL world whose agents share their spaces, pure JAX, for instance
+  `jaxmarl:MPE_simple_spread_v3`; the config's `env_kwargs` are JaxMARL's keyword arguments
+  (envs/jaxmarl_world.py)
+- `smax-<scenario>`: SMAX against its heuristic enemy, with death masking and the win rate, for
+  instance `smax-smacv2_5_units`, `smax-3m`, `smax-2s3z`, `smax-5m_vs_6m`
 """

@@ -31,12 +31,15 @@ EXAMPLES = [
     "matrix-table1",
     "matrix-continuous",
     "mamujoco-halfcheetah-2x3",
+    "smax-smacv2_5_units",
+    "jaxmarl:MPE_simple_spread_v3",
 ]
 
 
 def known_names() -> list[str]:
     """Names to suggest for a mistyped env (every matrix game and MuJoCo scenario; the warehouse
     sizes at 2, 4, 8 and 12 agents)."""
+    from acjax.envs.jaxmarl_world import SMAX_SCENARIOS
     from acjax.envs.mamujoco import SCENARIOS
     from acjax.envs.matrix import PAYOFFS
 
@@ -53,6 +56,7 @@ def known_names() -> list[str]:
         *(f"external-{name}" for name in AUTHORS_RWARE),
         *(f"matrix-{g}" for g in [*PAYOFFS, "continuous"]),
         *(f"mamujoco-{s}" for s in SCENARIOS),
+        *(f"smax-{s}" for s in SMAX_SCENARIOS),
     ]
 
 
@@ -111,6 +115,13 @@ def make(name: str, cfg: Any = None) -> MultiAgentEnv:
             raise ValueError(f"{name}: cannot import {module!r} ({e})") from None
         except TypeError as e:  # a keyword its constructor does not take
             raise ValueError(f"{name}: env_kwargs: {e}") from None
+    if name.startswith(("jaxmarl:", "smax-")):
+        from acjax.envs import jaxmarl_world
+
+        kwargs = dict(getattr(cfg, "env_kwargs", None) or {})
+        if name.startswith("smax-"):
+            return jaxmarl_world.make_smax(name[len("smax-") :], kwargs)
+        return jaxmarl_world.make_jaxmarl(name[len("jaxmarl:") :], kwargs)
     if name.startswith("smacv2-"):
         from acjax.envs.external import make_smacv2
 

@@ -25,8 +25,9 @@ network at every micro-step), to float32 rounding where the network's shapes dif
 
 The inputs enter the first layer linearly, so that layer's product is split by input block
 (`acjax.nets.FirstLayer`): each agent's observation is multiplied once per step, and a
-prediction's product is added to the rows after it when its slot is written; a micro-step then
-starts its network from the first layer's activation (`BoundStep.after_first`).
+prediction's product is added to the rows after it when its slot is written; a GRU's products
+with the agent's memory are likewise computed once per step (`acjax.chain_net.ChainNet`), and a
+micro-step runs only the id, the prefix's products and the layers above (`_shared_chain`).
 """
 
 from __future__ import annotations

@@ -149,13 +149,16 @@ CHAIN_OUT = ("actions", "logp", "inputs", "memories")
 
 
 def _both_chains(net, modes, head, params, obs, mask, hidden, reset, keys):
-    """[(triangular with the first layer split, triangular, square reference)] for every
-    (mode, belief_mask), vmapped over keys."""
+    """[(the shared-projection chain, the chain before it, triangular with whole networks,
+    square reference)] for every (mode, belief_mask), vmapped over keys."""
+    from chain_reference import belief_chain_before
+
     from acjax.belief import belief_chain_square
 
     args = (net.step(params), head, obs, mask, hidden, reset)
     three = lambda k, m, b: (  # noqa: E731
         belief_chain(*args, k, m, b),
+        belief_chain_before(*args, k, m, b),
         belief_chain(*args, k, m, b, factor_first=False),
         belief_chain_square(*args, k, m, b),
     )
@@ -187,11 +190,16 @@ def test_triangular_chain_equals_the_square_reference(rnn, share, continuous):
     the Gaussian predictions in the inputs, which carry such differences along the chain)
     agree to float32 rounding.
 
-    The default chain also splits the first layer's product by input block (`FirstLayer`): the
+    The chain before the shared projections (tests/chain_reference.py) splits the first layer's
+    product by input block (`FirstLayer`): the
     same maths summed in another order. Discrete actions and inputs stay equal; floats agree to
     rounding, except that a Gaussian chain feeds each rounding difference into the next agents'
     inputs, where these 3x-scaled networks amplify it along 12 agents (tolerance 5e-3 there; a
-    missing or misplaced block changes the outputs by O(1))."""
+    missing or misplaced block changes the outputs by O(1)).
+
+    The default chain (`acjax.belief._shared_chain`: each agent's observation projection and a
+    GRU's memory side computed once per step, `acjax.chain_net.ChainNet`) against that chain
+    before it: `_same_as_before`."""
     from acjax.nets import AgentNet, GaussianHead
 
     head = GaussianHead(2, -1.0, 1.0) if continuous else CategoricalHead(A)
@@ -212,8 +220,8 @@ def test_triangular_chain_equals_the_square_reference(rnn, share, continuous):
         modes = MODES if n < 12 else MODES[:1]
         inputs = (params, obs, mask, hidden, reset, jax.random.split(keys[3], 3))
         results = jax.jit(_both_chains, static_argnums=(0, 1, 2))(net, modes, head, *inputs)
-        for mode, (split, ours, ref) in zip(modes, results, strict=True):
-            for what, s, a, b in zip(CHAIN_OUT, split, ours, ref, strict=True):
+        for mode, (shared, before, ours, ref) in zip(modes, results, strict=True):
+            for what, s, a, b in zip(CHAIN_OUT, before, ours, ref, strict=True):
                 msg = f"N={n} {mode} {what}"
                 if what in ("actions", "inputs") and not continuous:
                     np.testing.assert_array_equal(a, b, err_msg=msg)
@@ -224,3 +232,50 @@ def test_triangular_chain_equals_the_square_reference(rnn, share, continuous):
                     np.testing.assert_allclose(
                         s, b, rtol=tol, atol=tol / 10, err_msg=f"{msg} (first layer split)"
                     )
+            _same_as_before(shared, before, continuous, f"N={n} {mode}")
+
+
+def _same_as_before(shared, before, continuous: bool, msg: str):
+    """The shared-projection chain against the chain before it (tests/chain_reference.py):
+    the same sums in the same order, so discrete actions and the stored inputs agree bit for
+    bit; log-probabilities, memories and Gaussian chains to float32 rounding (a GRU's memory
+    side runs on all N rows at once instead of N - j, and XLA:CPU picks kernels by shape:
+    last-bit differences in a few log-probabilities of per-agent GRUs, vmapped over keys)."""
+    for what, a, b in zip(CHAIN_OUT, shared, before, strict=True):
+        if continuous or what in ("logp", "memories"):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"{msg} {what}")
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=f"{msg} {what} (shared projections)")
+
+
+def test_checkpoint_written_by_the_chain_before_restores(tmp_path, monkeypatch):
+    """The split network reads the `Net`'s parameters where they lie (no conversion): a run
+    checkpointed while acting with the chain before (tests/chain_reference.py; per-agent GRU
+    actors, the layout with the most parts) resumes with the shared-projection chain, and its
+    restored actor acts as the chain before would on it."""
+    from chain_reference import belief_chain_before
+
+    import acjax.algos.acpo as acpo_module
+    from acjax.checkpoint import Checkpointer
+    from acjax.cli import resolve_config
+    from acjax.harness import make_trainer
+
+    over = ("algo=acpo", "env=jumanji-rware-tiny-2ag", "net.rnn=gru", "net.rnn_hidden=4",
+            "net.share_params=false", "updates_per_call=1", "ppo.chunk_len=8")  # fmt: skip
+    with monkeypatch.context() as m:
+        m.setattr(acpo_module, "belief_chain", belief_chain_before)
+        train(tiny_config(*over, "total_timesteps=64", tmp_path=tmp_path))
+    tr = make_trainer(tiny_config(*over, tmp_path=tmp_path))
+    ckpt = Checkpointer(tmp_path / "checkpoints", 3)
+    learner, _ = ckpt.restore(ckpt.latest(), tr.init())
+    ckpt.close()
+    params = jax.tree.map(lambda p: p[0], learner.params["actor"])  # the run's axis
+    n, step = 2, tr.actor.step(params)
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    obs = jax.random.normal(keys[0], (4, n, tr.spec.obs_dim))
+    mask = random_mask(keys[1], (4, n, tr.spec.num_actions))
+    hidden = jax.random.normal(keys[2], (4, n, 4))
+    args = (step, tr.head, obs, mask, hidden, jnp.zeros(4, bool), keys[2])
+    _same_as_before(belief_chain(*args), belief_chain_before(*args), False, "restored")
+    summary = train(resolve_config(None, [f"resume={tmp_path}", "total_timesteps=128"]))
+    assert summary["updates"] == 2 and summary["status"] == "finished"

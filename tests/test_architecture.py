@@ -27,6 +27,7 @@ LOWER = (
     "acjax.losses",
     "acjax.nets",
     "acjax.belief",
+    "acjax.chain_net",
     "acjax.advantages",
     "acjax.td",
     "acjax.buffer",

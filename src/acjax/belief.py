@@ -25,8 +25,9 @@ network at every micro-step), to float32 rounding where the network's shapes dif
 
 The inputs enter the first layer linearly, so that layer's product is split by input block
 (`acjax.nets.FirstLayer`): each agent's observation is multiplied once per step, and a
-prediction's product is added to the rows after it when its slot is written; a micro-step then
-starts its network from the first layer's activation (`BoundStep.after_first`).
+prediction's product is added to the rows after it when its slot is written; a GRU's products
+with the agent's memory are likewise computed once per step (`acjax.chain_net.ChainNet`), and a
+micro-step runs only the id, the prefix's products and the layers above (`_shared_chain`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+
+from acjax.chain_net import ChainNet
 
 
 def policy_inputs(obs: jax.Array, ids: jax.Array, prefix: jax.Array) -> jax.Array:
@@ -171,35 +174,50 @@ def belief_chain(
     micro-step j evaluates the networks of agents j..N-1 only, `step_fn.rows(j)` (a step on
     inputs [..., N - j, D]; a plain function without `rows` falls back to the square schedule).
     The draws are the reference's (`chain_noise`). With `factor_first` (where the network allows
-    it, `BoundStep.first_layer`) the first layer's product is not recomputed at each micro-step:
-    each agent's observation is multiplied once and a slot's product added when a prediction is
-    written (`FirstLayer`); the sums differ from the whole product in float32 rounding only."""
+    it, `acjax.chain_net.ChainNet.of`) what does not change along an agent's micro-steps is
+    computed once per step: its observation's product with the first layer and its memory's
+    side of a GRU (`_shared_chain`); the sums differ from the whole product in float32 rounding
+    only. Without it every micro-step evaluates whole networks (`_rows_chain`)."""
     rows_of = getattr(step_fn, "rows", None)
     if rows_of is None:
         return belief_chain_square(step_fn, head, obs, mask, hidden, reset, key, mode, belief_mask)
-    *batch, n, obs_dim = obs.shape
-    batch = tuple(batch)
-    ax = len(batch)  # the agent axis
+    cnet = ChainNet.of(step_fn, obs.shape[-1], head.slot_dim) if factor_first else None
+    chain = _rows_chain if cnet is None else _shared_chain
+    return chain(cnet or step_fn, head, obs, mask, hidden, reset, key, mode, belief_mask)
+
+
+def _predict(head, out, mask_j, noise, mode: str, belief_mask: bool):
+    """Agents i > j's predictions of a_j from their outputs [..., N - j - 1, out], encoded
+    for their prefix slot j [..., N - j - 1, S]."""
+    pred = head.prediction_dist(out, mask_j, belief_mask)
+    if mode == "sample":
+        return head.encode(head.draw(pred, noise))
+    if mode == "soft":
+        return pred.probs
+    return head.encode(pred.mode())
+
+
+def _pred_noise(pred_noise, j: int, n: int, ax: int):
+    if pred_noise is None:
+        return None
+    lo = pred_row(j, n)
+    return jax.lax.slice_in_dim(pred_noise, lo, lo + n - 1 - j, axis=ax + 1)
+
+
+def _rows_chain(step_fn, head, obs, mask, hidden, reset, key, mode, belief_mask):
+    """The triangular chain with whole networks at every micro-step."""
+    *batch, n, _ = obs.shape
+    batch, ax = tuple(batch), len(batch)  # ax: the agent axis
     row = lambda x, j, a=ax: jax.lax.index_in_dim(x, j, a, keepdims=False)  # noqa: E731
     rows = lambda x, lo, a=ax: jax.lax.slice_in_dim(x, lo, None, axis=a)  # noqa: E731
     prefix = empty_prefix((*batch, n), n, head.slot_dim)
-    first_of = getattr(step_fn, "first_layer", None) if factor_first else None
-    first = first_of(obs_dim, head.slot_dim) if first_of else None
-    if first is not None:  # the first layer's product, kept up to date as slots are written
-        pre, rest = first.base(obs), step_fn.after_first()
     own_noise, pred_noise = chain_noise(head, key, batch, n, mode)
     actions, logps, inputs, memories = [], [], [], []
     for j in range(n):
-        if first is None:
-            ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n - j, n))
-            x = policy_inputs(rows(obs, j), ids, rows(prefix, j))
-            h_new, out = rows_of(j)(rows(hidden, j), x, reset)
-            inputs.append(row(x, 0))
-        else:
-            z = rows(pre, j) + first.id_row(j, j)
-            h_new, out = rest.rows(j)(rows(hidden, j), z, reset)
-            ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n))
-            inputs.append(policy_inputs(row(obs, j), ids, row(prefix, j)))
+        ids = jnp.broadcast_to(jax.nn.one_hot(j, n), (*batch, n - j, n))
+        x = policy_inputs(rows(obs, j), ids, rows(prefix, j))
+        h_new, out = step_fn.rows(j)(rows(hidden, j), x, reset)
+        inputs.append(row(x, 0))
         # out: rows j..N-1; agent j acts on row 0, agents j+1.. predict a_j on the others
         own = head.dist(row(out, 0), row(mask, j))
         a_own = head.draw(own, row(own_noise, j, ax + 1))
@@ -207,20 +225,56 @@ def belief_chain(
         logps.append(own.log_prob(a_own))
         memories.append(row(h_new, 0))
         if mode != "none" and j < n - 1:
-            pred = head.prediction_dist(rows(out, 1), mask[..., j, None, :], belief_mask)
-            if mode == "sample":
-                lo = pred_row(j, n)
-                noise = jax.lax.slice_in_dim(pred_noise, lo, lo + n - 1 - j, axis=ax + 1)
-                enc = head.encode(head.draw(pred, noise))
-            elif mode == "soft":
-                enc = pred.probs
-            else:
-                enc = head.encode(pred.mode())
-            # enc [..., N - j - 1, S]: slot j of agents j+1..
+            noise = _pred_noise(pred_noise, j, n, ax)
+            enc = _predict(head, rows(out, 1), mask[..., j, None, :], noise, mode, belief_mask)
             prefix = prefix.at[(slice(None),) * ax + (slice(j + 1, None), j)].set(enc)
-            if first is not None:
-                pre = pre.at[(slice(None),) * ax + (slice(j + 1, None),)].add(
-                    first.slot(j, enc, j + 1)
-                )
     stack = lambda xs: jnp.stack(xs, axis=ax)  # noqa: E731
     return stack(actions), stack(logps), stack(inputs), stack(memories)
+
+
+def _shared_chain(cnet, head, obs, mask, hidden, reset, key, mode, belief_mask):
+    """The triangular chain on a split network (`acjax.chain_net.ChainNet`): `pre` holds the
+    first layer's pre-activation of the agents still to act, W_obs o + b plus the products of
+    the predictions written so far; it loses its first row at every micro-step. The stored
+    inputs are built once at the end: agent i's prefix slots are final when it acts."""
+    *batch, n, _ = obs.shape
+    batch, ax = tuple(batch), len(batch)  # ax: the agent axis
+    row = lambda x, j, a=ax: jax.lax.index_in_dim(x, j, a, keepdims=False)  # noqa: E731
+    rows = lambda x, lo, a=ax: jax.lax.slice_in_dim(x, lo, None, axis=a)  # noqa: E731
+    own_noise, pred_noise = chain_noise(head, key, batch, n, mode)
+    pre, mem = cnet.begin(obs, hidden, reset)
+    actions, logps, memories, slots = [], [], [], []
+    for j in range(n):
+        h_new, out = cnet.rows(j, pre + cnet.first.id_row(j, j), mem)
+        # out: rows j..N-1; agent j acts on row 0, agents j+1.. predict a_j on the others
+        own = head.dist(row(out, 0), row(mask, j))
+        a_own = head.draw(own, row(own_noise, j, ax + 1))
+        actions.append(a_own)
+        logps.append(own.log_prob(a_own))
+        memories.append(row(hidden, j) if h_new is None else row(h_new, 0))
+        if j == n - 1:
+            break
+        pre = rows(pre, 1)
+        if mode == "none":
+            slots.append(jnp.zeros((*batch, n - 1 - j, head.slot_dim), jnp.float32))
+            continue
+        noise = _pred_noise(pred_noise, j, n, ax)
+        enc = _predict(head, rows(out, 1), mask[..., j, None, :], noise, mode, belief_mask)
+        slots.append(enc)  # [..., N - j - 1, S]: slot j of agents j+1..
+        pre = pre + cnet.first.slot(j, enc, j + 1)
+    stack = lambda xs: jnp.stack(xs, axis=ax)  # noqa: E731
+    ids = jnp.broadcast_to(jnp.eye(n, dtype=jnp.float32), (*batch, n, n))
+    inputs = policy_inputs(obs, ids, _prefix(slots, batch, n, head.slot_dim))
+    return stack(actions), stack(logps), inputs, stack(memories)
+
+
+def _prefix(slots: list, batch: tuple, n: int, slot_dim: int) -> jax.Array:
+    """The prefixes [..., N, N-1, S] from slot j's column of agents j+1.. (slots[j]), zero
+    above: agent i's slots j < i hold its predictions, the others are empty."""
+    if not slots:  # one agent: no slot
+        return jnp.zeros((*batch, n, 0, slot_dim), jnp.float32)
+    cols = []
+    for j, enc in enumerate(slots):
+        zeros = jnp.zeros((*batch, j + 1, slot_dim), enc.dtype)
+        cols.append(jnp.concatenate([zeros, enc], axis=len(batch)))
+    return jnp.stack(cols, axis=len(batch) + 1)

@@ -79,8 +79,10 @@ def main(argv=None):
             f"| {label} | {out['obs_dims'][0]} / {out['obs_dims'][1]} | {w['obs_first_step']:.3g} "
             f"| {w['obs']:.3g} | {w['reward']:.3g} | {sorted(set(out['lengths']))} |"
         )
-    print("| mpe2 setting | obs shape JaxMARL / mpe2 | max obs diff, step 1 | max obs diff, "
-          "all steps | max reward diff | episode length JaxMARL, mpe2 |")
+    print(
+        "| mpe2 setting | obs shape JaxMARL / mpe2 | max obs diff, step 1 | max obs diff, "
+        "all steps | max reward diff | episode length JaxMARL, mpe2 |"
+    )
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
 

@@ -66,6 +66,9 @@ ABLATIONS = [
     ("tiny-4ag-backbone-acpo", "tiny-4ag-acpo"),
     ("tiny-4ag-backbone-mappo", "tiny-4ag-mappo"),
     ("tiny-4ag-backbone-acpo", "tiny-4ag-backbone-mappo"),
+    # the paper's other baselines on the authors' tiny-2ag-easy, against MAPPO (HATRPO: HAPPO)
+    *[(f"tiny-2ag-easy-authors-{a}", "tiny-2ag-easy-authors-mappo") for a in study.BASELINES],
+    ("tiny-2ag-easy-authors-hatrpo", "tiny-2ag-easy-authors-happo"),
 ]
 NOT_RUN = "not run"
 

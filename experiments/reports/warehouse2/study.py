@@ -19,7 +19,9 @@ The plan, in priority order:
    rware 2.0.0's map, MAPPO's PPO): the belief network; the dense map; the backbone;
    lambda' = lambda; with acjax's MAPPO and ACPO beside them at the same budget;
 4. the authors' MAPPO and ACPO on tiny-12ag-hard and small-8ag-hard (a GPU's share: `--gpu`
-   starts these first, `gpu_study.sh`).
+   starts these first, `gpu_study.sh`);
+5. the paper's other baselines on the authors' tiny-2ag-easy (Figure 2's other curves): HAPPO,
+   HATRPO, QMIX and VDN at their presets (`experiments/authors/rware/tiny-2ag-easy-*.yaml`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ AUTHORS_PIECES = ("acpo.belief=net", "acpo.critic_prefix=predicted", f"acpo.lamb
 DENSE = "env=rware-tiny-4ag-c1-v1-mean"
 GPU_TASKS = ("tiny-12ag-hard", "small-8ag-hard")
 ALGOS = ("mappo", "acpo")
+BASELINES = ("happo", "hatrpo", "qmix", "vdn")  # the paper's other algorithms (item 5)
 
 
 def entry(name: str, config: Path, *overrides: str) -> dict:
@@ -77,6 +80,10 @@ PLAN = [
     # the authors' 8- and 12-agent tasks (GPU: first with --gpu, as gpu_study.sh runs them)
     *[entry(f"{t}-authors-{a}", AUTHORS / f"{t}-{a}.yaml") for t in GPU_TASKS for a in ALGOS],
 ]
+PLAN += [
+    entry(f"tiny-2ag-easy-authors-{a}", AUTHORS / f"tiny-2ag-easy-{a}.yaml")
+    for a in BASELINES
+]  # fmt: skip
 GPU_NAMES = [f"{t}-authors-{a}" for t in GPU_TASKS for a in ALGOS]
 
 

@@ -2,7 +2,7 @@
 at equal settings on the same world, compiled once each and timed in alternation.
 
     benchmarks/jaxmarl_peer_setup.sh MIRROR_GIT_DIR /tmp/jaxmarl-src   # extracts baselines/
-    python benchmarks/jaxmarl_qmix_peer.py --src /tmp/jaxmarl-src [--rounds 3] [--updates 208]
+    python benchmarks/jaxmarl_qmix_peer.py --src /tmp/jaxmarl-src [--rounds 3] [--updates 200]
 
 Without the source tree (`--src` missing or without baselines/QLearning/qmix_rnn.py) the script
 prints one line "skipped: ..." and exits 0. The peer's code is read from that tree and imported as
@@ -11,11 +11,15 @@ Its script-level imports that only its command line uses (hydra, omegaconf, wand
 for by empty modules when they are not installed: `make_train` never calls them with
 WANDB_MODE=disabled.
 
-The world: MPE simple spread v3 (3 agents, 5 actions, episodes of 25 steps), `jaxmarl:` in acjax,
-JaxMARL's own `make` + `MPELogWrapper` + `CTRolloutManager` in the peer. The settings are the
-peer's MPE file (config/alg/ql_rnn_mpe.yaml), acjax's made equal to them:
+The world: MPE simple spread v3 (3 agents, 5 actions, episodes of 26 steps: its MAX_STEPS 25
+is tested before the step is counted), `jaxmarl:` in acjax, JaxMARL's own `make` +
+`MPELogWrapper` + `CTRolloutManager` in the peer; on both sides the agent network sees the 18
+observation values and a one-hot agent id (21), the mixer the 54 values of the three
+observations. The settings are the peer's MPE file (config/alg/ql_rnn_mpe.yaml), acjax's made
+equal to them:
 
-    num envs 8; one episode of 25 steps per env per update; replay 5000 episodes (625 per env);
+    num envs 8; one whole episode (26 env steps) per env per update from a reset (the peer's
+    NUM_STEPS 26, acjax's q.episode_len 26); replay 5000 episodes (625 per env);
     32 episodes per gradient step; 1 gradient step per update; agent network Dense 64 + ReLU ->
     GRU 64 -> Q head, parameters shared, one-hot agent id appended to the observation; mixer
     embed 32, hypernetworks 128 wide (two layers), state bias, V(s) of width 32; double Q;
@@ -23,13 +27,11 @@ peer's MPE file (config/alg/ql_rnn_mpe.yaml), acjax's made equal to them:
     (acjax: q.target_update_episodes = 200 * 8); no evaluation inside the timed program.
 
 Settings that could not be made equal, and why:
-  * Env steps per update: the peer's rollout is NUM_STEPS = 26 steps from a reset (its MPE file:
-    the 25-step episode and one step into the next, whose observation is the bootstrap of the
-    last step); acjax plays exactly the 25-step episode and keeps the 26th observation as the
-    episode's final one. So an update is 26 * 8 env steps for the peer and 25 * 8 for acjax,
-    and each side's steps/s counts the env steps it really takes (the peer's own count, its
-    `env_step` metric); per update the learning work is the same (26 observations per sampled
-    episode on both sides). The ratio per update is recorded too (`updates_per_second`).
+  * Transitions learned per episode: both sides step 26 * 8 env steps per update (the peer's
+    count is its `env_step` metric). The peer stores the 26 observations before each step and
+    learns from the first 25 transitions (the last has no next observation in its rollout);
+    acjax also keeps the final observation (27 per episode) and learns from all 26. The learning
+    work per gradient step is thus 26 vs 27 observations unrolled (4% more for acjax).
   * Optimizer: the peer's is RAdam (hard-coded), acjax offers RMSprop and Adam: acjax runs Adam
     (the same per-parameter cost). The peer decays lr linearly (LR_LINEAR_DECAY), acjax keeps it
     constant (no schedule for `q`); neither changes the cost of a step.
@@ -45,9 +47,7 @@ Settings that could not be made equal, and why:
   * Epsilon schedule: the peer anneals over 10% of its updates, acjax over
     q.epsilon_anneal_steps env steps; the acting cost is the same.
   * Masking: acjax masks the steps of a sampled episode after its end (none here: MPE episodes
-    are all 25 steps); the peer has no mask. The global state: the peer's is the concatenation of
-    the agents' observations with their ids (`CTRolloutManager`), acjax's the world's own
-    (`jaxmarl_world`); the widths are printed in the record.
+    are all 26 steps); the peer has no mask.
   * Seeds: the peer's script vmaps its train function over NUM_SEEDS (1 here), as run here;
     acjax runs one seed.
 
@@ -75,8 +75,8 @@ sys.path.insert(0, str(HERE))
 PEER_FILE = Path("baselines/QLearning/qmix_rnn.py")
 PEER_CONFIG = Path("baselines/QLearning/config")
 NUM_ENVS = 8
-EPISODE = 25  # MPE simple spread's time limit
-PEER_STEPS = EPISODE + 1  # the peer's NUM_STEPS (its MPE file)
+EPISODE = 26  # MPE simple spread's episode: MAX_STEPS 25 + 1 (acjax's `episode_limit`)
+PEER_STEPS = EPISODE  # the peer's NUM_STEPS (its MPE file): one whole episode
 TARGET_UPDATES = 200  # the peer's TARGET_UPDATE_INTERVAL (updates)
 
 
@@ -251,7 +251,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", help="JaxMARL source tree holding baselines/QLearning")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--updates", type=int, default=208, help="acjax updates per call")
+    ap.add_argument("--updates", type=int, default=200, help="acjax updates per call")
     ap.add_argument("--peer-short", type=int, default=40, help="peer updates, short program")
     ap.add_argument("--peer-long", type=int, default=240, help="peer updates, long program")
     ap.add_argument("--out", help="output prefix (default results/cpu<N>-<date>-qmix-peer)")
@@ -333,7 +333,6 @@ def main() -> int:
         rec["updates_per_second"] = rec["steps_per_second"] / (NUM_ENVS * EPISODE)
         rec["vs_peer_rounds"] = [x[f"{a}_vs_peer"] for x in rounds]
         rec["vs_peer"] = statistics.median(rec["vs_peer_rounds"])
-        rec["vs_peer_per_update"] = rec["updates_per_second"] / peer["updates_per_second"]
         rec["peer_steps_per_second"] = peer_sps
         out_recs.append(rec)
     for rec in out_recs:
@@ -352,20 +351,20 @@ def main() -> int:
         rows.append([
             name, fmt(rec["steps_per_second"]), fmt(rec["updates_per_second"]),
             fmt(rec["compile_seconds"], 1), fmt(rec.get("vs_peer")),
-            fmt(rec.get("vs_peer_per_update")),
         ])  # fmt: skip
     load = [round(r["load_avg_1min"], 2) for r in rounds]
     md = (
         f"# acjax QMIX/VDN beside JaxMARL's QMIX ({date}, {device_kind()}, "
         f"{os.cpu_count()} cores, jax {jax.__version__})\n\n"
-        f"MPE simple spread v3, {NUM_ENVS} envs, one 25-step episode per env per update (the "
-        f"peer: {PEER_STEPS} steps), replay 5000 episodes, batch 32, 1 gradient step per update, "
+        f"MPE simple spread v3, {NUM_ENVS} envs, one {EPISODE}-step episode per env per update "
+        f"(the peer's NUM_STEPS {PEER_STEPS}), replay 5000 episodes, batch 32, 1 gradient step "
+        "per update, "
         "agent 64 -> GRU 64, mixer 32 / hypernet 128. Compiled once each, then "
         f"{len(rounds)} rounds in alternation (acjax QMIX, acjax VDN, peer long, peer short); "
         f"acjax: {args.updates} updates per call from a warm state; the peer's steady rate: "
         f"({args.peer_long} - {args.peer_short}) updates over the difference of its two "
         "programs' call times (each call of the peer is a fresh run). Ratios: the median of the "
-        "rounds' acjax / peer (steps/s; per update: updates/s).\n\n"
+        "rounds' acjax / peer (env steps/s).\n\n"
         + table(
             rows,
             [
@@ -374,7 +373,6 @@ def main() -> int:
                 "updates/s",
                 "compile s",
                 "acjax/peer",
-                "acjax/peer per update",
             ],
         )  # fmt: skip
         + f"\nPeer whole call ({args.peer_long} updates, start-up included): "

@@ -118,6 +118,31 @@ def agent_batch(batch, k: jax.Array):
     )  # fmt: skip
 
 
+def critic_steps(ctx, params, opt_state, batch, value_norm, key):
+    """The critic's epochs x minibatches of Adam on its value loss, after the agents' loop
+    (HAPPO's and HATRPO's): (critic params, its optimizer state, aux)."""
+
+    def critic_loss(p, mb):
+        vl = ctx.value_loss(p, mb, value_norm)
+        return vl, {"value_loss": vl}
+
+    return ctx.sgd(
+        critic_loss, ctx.optimizer.critic, params["critic"], opt_state["critic"], batch, key
+    )
+
+
+def agent_loop_metrics(aux, c_aux, order, names) -> dict:
+    """The metrics of an agent loop and the critic's steps: the agents' `names` averaged, the
+    value loss, one actor step's and one critic step's gradient norms together (MAPPO's joint
+    norm) and the agent order (an integer vector, passed to the metrics unaveraged)."""
+    metrics = {k: jnp.mean(aux[k]) for k in names if k in aux}
+    metrics["value_loss"] = jnp.mean(c_aux["value_loss"])
+    metrics["grad_norm"] = jnp.hypot(jnp.mean(aux["grad_norm"]), jnp.mean(c_aux["grad_norm"]))
+    metrics["aux_loss"] = jnp.zeros(())
+    metrics["agent_order"] = order
+    return metrics
+
+
 class SequentialPPO:
     """Agents one after another in a random order, then the critic (module docstring)."""
 
@@ -155,22 +180,11 @@ class SequentialPPO:
             jnp.ones(batch.first.shape, jnp.float32),
             jax.random.split(k_actor, n),
         )
-
-        def critic_loss(p, mb):
-            vl = ctx.value_loss(p, mb, value_norm)
-            return vl, {"value_loss": vl}
-
-        critic, critic_state, c_aux = ctx.sgd(
-            critic_loss, ctx.optimizer.critic, params["critic"], opt_state["critic"], batch,
-            k_critic,
-        )  # fmt: skip
+        critic, critic_state, c_aux = critic_steps(
+            ctx, params, opt_state, batch, value_norm, k_critic
+        )
         names = ("actor_loss", "entropy", "approx_kl", "clip_frac", "kl")  # kl: ppo.kl_coef > 0
-        metrics = {k: jnp.mean(aux[k]) for k in names if k in aux}
-        metrics["value_loss"] = jnp.mean(c_aux["value_loss"])
-        # one actor step's and one critic step's gradient norms together (MAPPO's joint norm)
-        metrics["grad_norm"] = jnp.hypot(jnp.mean(aux["grad_norm"]), jnp.mean(c_aux["grad_norm"]))
-        metrics["aux_loss"] = jnp.zeros(())
-        metrics["agent_order"] = order  # integer: passed to the metrics unaveraged
+        metrics = agent_loop_metrics(aux, c_aux, order, names)
         params = {"actor": actor, "critic": critic}
         return params, {"actor": actor_state, "critic": critic_state}, metrics
 

@@ -44,7 +44,14 @@ from jax.flatten_util import ravel_pytree
 
 from acjax import losses as L
 from acjax.algos.base import Algorithm
-from acjax.algos.happo import TeamGAE, agent_batch, agent_order, sequential_agents
+from acjax.algos.happo import (
+    TeamGAE,
+    agent_batch,
+    agent_loop_metrics,
+    agent_order,
+    critic_steps,
+    sequential_agents,
+)
 from acjax.algos.mappo import IndependentActing, StateCritic
 from acjax.ppo import adam
 from acjax.runner import AXIS
@@ -216,21 +223,11 @@ class TrustRegion:
             self.agent_step(ctx, batch), order, params["actor"], {},
             jnp.ones(batch.first.shape, jnp.float32), jax.random.split(k_actor, n),
         )  # fmt: skip
-
-        def critic_loss(p, mb):
-            vl = ctx.value_loss(p, mb, value_norm)
-            return vl, {"value_loss": vl}
-
-        critic, critic_state, c_aux = ctx.sgd(
-            critic_loss, ctx.optimizer.critic, params["critic"], opt_state["critic"], batch,
-            k_critic,
-        )  # fmt: skip
-        metrics = {k: jnp.mean(v) for k, v in aux.items() if k != "grad_norm"}
-        metrics["value_loss"] = jnp.mean(c_aux["value_loss"])
-        # the actors' surrogate gradient and one critic step's gradient norm together
-        metrics["grad_norm"] = jnp.hypot(jnp.mean(aux["grad_norm"]), jnp.mean(c_aux["grad_norm"]))
-        metrics["aux_loss"] = jnp.zeros(())
-        metrics["agent_order"] = order  # integer: passed to the metrics unaveraged
+        critic, critic_state, c_aux = critic_steps(
+            ctx, params, opt_state, batch, value_norm, k_critic
+        )
+        # grad_norm: the actors' surrogate gradient and one critic step's together
+        metrics = agent_loop_metrics(aux, c_aux, order, [k for k in aux if k != "grad_norm"])
         return {"actor": actor, "critic": critic}, {"critic": critic_state}, metrics
 
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from acjax.buffer import make_buffer
+from acjax.buffer import make_buffer, make_episode_buffer, sample_added
 
 ENVS, CAP, WINDOW = 2, 8, 3
 
@@ -60,3 +60,25 @@ def test_sampling_after_wrap_never_crosses_the_write_position():
     state = _steps(buf, buf.init({"x": jnp.zeros(())}), 0, 11)  # the ring holds t = 3..10
     starts = _sample_starts(buf, state, 100)[:, 0] % 100
     assert set(np.unique(starts)) == {3, 4, 5, 6, 7, 8}  # windows of the 8 newest steps
+
+
+def test_sample_added_equals_sampling_the_added_replay():
+    """sample_added(old, episode) draws what sample(add(old, episode)) draws, bit for bit, before
+    the ring is full, when it fills and after it wraps (the trainer's replay of episodes)."""
+    buf = make_episode_buffer(3, 4, batch=16)
+    state = buf.init({"x": jnp.zeros((2,)), "n": jnp.zeros((), jnp.int32)})
+    same = jax.jit(
+        lambda old, ep, k: (
+            sample_added(buf, old, ep, k),
+            jax.tree.map(lambda x: x[:, 0], buf.sample(buf.add(old, ep), k).experience),
+        )
+    )
+    for i in range(9):
+        ep = {
+            "x": jnp.arange(3.0)[:, None, None] * 100 + i + jnp.zeros((3, 1, 2)),
+            "n": jnp.full((3, 1), i, jnp.int32),
+        }
+        got, want = same(state, ep, jax.random.PRNGKey(i))
+        jax.tree.map(np.testing.assert_array_equal, got, want)
+        assert i in set(np.asarray(got["n"]).tolist()) or i == 0  # the new episodes are drawn
+        state = buf.add(state, ep)

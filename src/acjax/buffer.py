@@ -13,6 +13,8 @@ windows that lie wholly in written slots and do not cross the write position (k-
 from __future__ import annotations
 
 import flashbax as fbx
+import jax
+import jax.numpy as jnp
 
 
 def make_buffer(envs: int, capacity: int, batch: int, window: int):
@@ -46,3 +48,34 @@ def make_episode_buffer(envs: int, capacity: int, batch: int):
         min_length_time_axis=1,
         max_length_time_axis=capacity,
     )
+
+
+def sample_added(buffer, old, episode, key):
+    """`buffer.sample(buffer.add(old, episode), key).experience[:, 0]` ([batch, L, ...]; episode
+    [envs, 1, ...]) read from `old` and `episode`, without the add: the same draws (flashbax's
+    add and sample run on an index map of the replay with `old`'s write position), each drawn
+    episode taken from `old` or, at the slot the add writes, from `episode`.
+
+    Why: the trainer adds to the replay in place and samples from the result. Sampled from the
+    added replay, XLA (CPU) fuses the add's write into the gathers, and a gather that reads the
+    replay while it is written in place costs a copy of the replay's arrays (two, inside the
+    harness's update loop) every update. Read from `old` by gathers that the add waits for
+    (`acjax.valuebased.QTrainer.update`), the replay is written in place and only the drawn
+    episodes are read."""
+    exp = old.experience
+    envs, capacity = jax.tree.leaves(exp)[0].shape[:2]
+    ids = {
+        "env": jnp.broadcast_to(jnp.arange(envs)[:, None], (envs, capacity)),
+        "time": jnp.broadcast_to(jnp.arange(capacity)[None, :], (envs, capacity)),
+    }
+    index = old.replace(experience=ids)
+    added = buffer.add(index, jax.tree.map(lambda x: x[:, :1], ids))  # its write position
+    drawn = buffer.sample(added.replace(experience=ids), key).experience
+    env, time = drawn["env"][:, 0], drawn["time"][:, 0]  # [batch]
+    written = time == old.current_index  # the slot `add` writes (one item per environment)
+
+    def take(x, ep):
+        hit = written.reshape(written.shape + (1,) * (x.ndim - 2))
+        return jnp.where(hit, ep[env, 0], x[env, time])
+
+    return jax.tree.map(take, exp, episode)

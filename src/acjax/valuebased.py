@@ -32,7 +32,7 @@ from jax.sharding import PartitionSpec as P
 
 from acjax import algos
 from acjax.algos import qmix as Q
-from acjax.buffer import make_episode_buffer
+from acjax.buffer import make_episode_buffer, sample_added
 from acjax.config import ConfigError
 from acjax.losses import ValueNorm
 from acjax.nets import AgentNet, Net, unroll
@@ -225,15 +225,16 @@ class QTrainer:
         mean = lambda x: jnp.sum(jnp.where(mask, x, 0.0)) / count  # noqa: E731
         return jnp.sum(err**2) / count, (mean(q_tot), mean(y))
 
-    def _train(self, params, opt_state, buffer, key):
-        """q.train_steps gradient steps on episodes from the replay: (online, opt_state, stats)."""
+    def _train(self, params, opt_state, buffer, episode, key):
+        """q.train_steps gradient steps on episodes from the local replay `buffer` with
+        `episode` added (`acjax.buffer.sample_added`): (online, opt_state, stats)."""
         online = {k: v for k, v in params.items() if k != "target"}
         target = params["target"]
 
         def step(carry, k):
             online, opt_state = carry
             k = jax.random.fold_in(k, jax.lax.axis_index(AXIS))
-            ep = jax.tree.map(lambda x: x[:, 0], self.local_buffer.sample(buffer, k).experience)
+            ep = sample_added(self.local_buffer, buffer, episode, k)
             (loss, (taken, y)), grads = jax.value_and_grad(self.loss, has_aux=True)(
                 online, target, ep
             )
@@ -258,11 +259,16 @@ class QTrainer:
         )  # fmt: skip
         params = learner.params
         runner, episode, eps_record = self._collect(params["agent"], runner, k_collect, eps)
-        buffer = self.local_buffer.add(runner.buffer, episode)
-        runner = runner._replace(buffer=buffer)
         online, opt_state, (loss, taken, y, gnorm) = self._train(
-            params, learner.opt_state, buffer, k_learn
+            params, learner.opt_state, runner.buffer, episode, k_learn
         )
+        # The episodes are added to the replay (in place) after the gradient steps read it: the
+        # add takes `episode` through a select on a never-true condition of their loss
+        # (learner.update is never negative), a data dependency that orders the write after the
+        # reads; without it XLA copies the whole replay every update (`sample_added`).
+        after = (loss != loss) & (learner.update < 0)
+        episode = jax.tree.map(lambda x: jnp.where(after, jnp.zeros_like(x), x), episode)
+        runner = runner._replace(buffer=self.local_buffer.add(runner.buffer, episode))
         # learning starts once the replay holds a batch of episodes
         learn = (learner.update + 1) * e >= q.batch_episodes
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(learn, a, b), new, old)  # noqa: E731

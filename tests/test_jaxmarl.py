@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
+import acjax.envs.mamujoco  # noqa: E402, F401  (MUJOCO_GL is read when jaxmarl imports MuJoCo)
+
 pytest.importorskip("jaxmarl")
 
 from acjax.envs.registry import make  # noqa: E402

@@ -215,7 +215,7 @@ def test_non_finite_loss_stops_with_clear_message(tmp_path):
         (["ppo.lrr=1"], "unknown config key 'ppo.lrr'"),
         (["num_envs=abc"], "config key 'num_envs': expected int"),
         (["num_envs=0"], "config key 'num_envs': must be positive"),
-        (["algo=qmix"], "config key 'algo': unknown algorithm"),
+        (["algo=qmixx"], "config key 'algo': unknown algorithm"),
         (["env=rware-huge-2ag"], "config key 'env': unknown env"),
         (["num_envs=6", "ppo.rollout_len=5", "ppo.num_minibatches=4"], "ppo.num_minibatches"),
         (["ppo.gamma=1.5"], "config key 'ppo.gamma'"),

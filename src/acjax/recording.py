@@ -59,8 +59,7 @@ def frames_of(world, states: list, width: int = 320, height: int = 240) -> tuple
         if isinstance(world, SMAXWorld):
             return smax_frames(world, states), 4.0
     raise ValueError(
-        f"no renderer for {world.spec.name} (multi-agent MuJoCo, the warehouses and SMAX "
-        "have one)"
+        f"no renderer for {world.spec.name} (multi-agent MuJoCo, the warehouses and SMAX have one)"
     )
 
 

@@ -18,10 +18,10 @@ The plan, in priority order:
 3. each ingredient alone on acjax's first-round setup (`experiments/rware/tiny-4ag-*.yaml`,
    rware 2.0.0's map, MAPPO's PPO): the belief network; the dense map; the backbone;
    lambda' = lambda; with acjax's MAPPO and ACPO beside them at the same budget;
-4. the authors' MAPPO and ACPO on tiny-12ag-hard and small-8ag-hard (a GPU's share: `--gpu`
-   starts these first, `gpu_study.sh`);
-5. the paper's other baselines on the authors' tiny-2ag-easy (Figure 2's other curves): HAPPO,
-   HATRPO, QMIX and VDN at their presets (`experiments/authors/rware/tiny-2ag-easy-*.yaml`).
+4. the paper's other baselines on the authors' tiny-2ag-easy (Figure 2's other curves): HAPPO,
+   HATRPO, QMIX and VDN at their presets (`experiments/authors/rware/tiny-2ag-easy-*.yaml`);
+5. the authors' MAPPO and ACPO on tiny-12ag-hard and small-8ag-hard (a GPU's share: `--gpu`
+   starts these first, `gpu_study.sh`).
 """
 
 from __future__ import annotations
@@ -77,13 +77,11 @@ PLAN = [
         "env=rware-tiny-4ag",
         *PAPER_PIECES,
     ),  # fmt: skip
+    # the paper's other baselines on tiny-2ag-easy
+    *[entry(f"tiny-2ag-easy-authors-{a}", AUTHORS / f"tiny-2ag-easy-{a}.yaml") for a in BASELINES],
     # the authors' 8- and 12-agent tasks (GPU: first with --gpu, as gpu_study.sh runs them)
     *[entry(f"{t}-authors-{a}", AUTHORS / f"{t}-{a}.yaml") for t in GPU_TASKS for a in ALGOS],
 ]
-PLAN += [
-    entry(f"tiny-2ag-easy-authors-{a}", AUTHORS / f"tiny-2ag-easy-{a}.yaml")
-    for a in BASELINES
-]  # fmt: skip
 GPU_NAMES = [f"{t}-authors-{a}" for t in GPU_TASKS for a in ALGOS]
 
 

@@ -72,7 +72,10 @@ def import_jaxmarl():
     try:
         os.dup2(devnull, 1)
         with contextlib.redirect_stdout(io.StringIO()):
+            # jaxmarl imports brax and so MuJoCo, which reads MUJOCO_GL once: acjax's default first
             import jaxmarl
+
+            import acjax.envs.mamujoco  # noqa: F401
     finally:
         if sys.__stdout__ is not None:
             sys.__stdout__.flush()
@@ -296,8 +299,10 @@ def smax_frames(world: SMAXWorld, states: list, width: int = 320, height: int = 
 
 def _plain(value: Any) -> Any:
     """A YAML list of numbers as a JAX array (SMAX indexes its unit tables with arrays)."""
-    if isinstance(value, list | tuple) and value and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
         return jnp.asarray(value)
     return value
@@ -357,8 +362,7 @@ def make_smax(scenario: str, kwargs: dict | None = None) -> JaxMARLWorld:
 
         hint = did_you_mean(scenario, SMAX_SCENARIOS, "smax-")
         raise ValueError(
-            f"unknown env {name!r}"
-            + (hint or f"; SMAX's scenarios: {', '.join(SMAX_SCENARIOS)}")
+            f"unknown env {name!r}" + (hint or f"; SMAX's scenarios: {', '.join(SMAX_SCENARIOS)}")
         )
     kwargs = dict(kwargs or {})
     if "scenario" in kwargs:

@@ -59,18 +59,17 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import importlib
-import importlib.util
 import json
 import os
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import jaxmarl_peer_common as common  # noqa: E402
+from jaxmarl_peer_common import timed  # noqa: E402
 
 PEER_FILE = Path("baselines/QLearning/qmix_rnn.py")
 PEER_CONFIG = Path("baselines/QLearning/config")
@@ -80,45 +79,9 @@ PEER_STEPS = EPISODE  # the peer's NUM_STEPS (its MPE file): one whole episode
 TARGET_UPDATES = 200  # the peer's TARGET_UPDATE_INTERVAL (updates)
 
 
-def find_source(src: str | None) -> Path | None:
-    """The folder holding baselines/QLearning/qmix_rnn.py (src itself or a parent of it)."""
-    if not src:
-        return None
-    p = Path(src).resolve()
-    for root in (p, *p.parents):
-        if (root / PEER_FILE).is_file():
-            return root
-    return None
-
-
-def _stand_ins() -> list[str]:
-    """Empty modules for the peer script's command-line imports that are not installed."""
-    made = []
-    for name in ("hydra", "omegaconf", "wandb"):
-        try:
-            importlib.import_module(name)
-            continue
-        except ImportError:
-            pass
-        mod = types.ModuleType(name)
-        if name == "hydra":
-            mod.main = lambda *a, **k: lambda f: f
-        elif name == "omegaconf":
-            mod.OmegaConf = types.SimpleNamespace(to_yaml=str, to_container=dict, save=None)
-        else:
-            mod.init = mod.log = lambda *a, **k: None
-        sys.modules[name] = mod
-        made.append(name)
-    return made
-
-
 def load_peer(root: Path):
     """The peer's qmix_rnn module, imported from the source tree."""
-    stubbed = _stand_ins()
-    spec = importlib.util.spec_from_file_location("jaxmarl_qmix_rnn", root / PEER_FILE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod, stubbed
+    return common.load_peer(root, PEER_FILE, "jaxmarl_qmix_rnn")
 
 
 def peer_config(root: Path, updates: int) -> dict:
@@ -239,15 +202,7 @@ def peer_program(mod, cfg: dict, updates: int):
     return p
 
 
-def timed(p) -> float:
-    t0 = time.perf_counter()
-    p.call()
-    dt = time.perf_counter() - t0
-    p.times.append(dt)
-    return dt
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", help="JaxMARL source tree holding baselines/QLearning")
     ap.add_argument("--rounds", type=int, default=3)
@@ -255,9 +210,9 @@ def main() -> int:
     ap.add_argument("--peer-short", type=int, default=40, help="peer updates, short program")
     ap.add_argument("--peer-long", type=int, default=240, help="peer updates, long program")
     ap.add_argument("--out", help="output prefix (default results/cpu<N>-<date>-qmix-peer)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
-    root = find_source(args.src)
+    root = common.find_source(args.src, PEER_FILE)
     if root is None:
         print(f"skipped: no JaxMARL source with {PEER_FILE} at --src {args.src!r}")
         return 0
@@ -273,8 +228,7 @@ def main() -> int:
     if args.peer_long <= args.peer_short or args.peer_short < 33:
         ap.error("--peer-short must be at least 33 (the peer learns from update 32) and less "
                  "than --peer-long")  # fmt: skip
-    sha = root / "JAXMARL_COMMIT"  # written by jaxmarl_peer_setup.sh
-    commit = sha.read_text().strip() if sha.is_file() else "unknown"
+    commit = common.commit_of(root)
     cfg = peer_config(root, args.peer_long)
     extra = acjax_extra(cfg)
     load0 = os.getloadavg()

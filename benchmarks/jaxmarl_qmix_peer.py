@@ -202,37 +202,8 @@ def peer_program(mod, cfg: dict, updates: int):
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--src", help="JaxMARL source tree holding baselines/QLearning")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--updates", type=int, default=200, help="acjax updates per call")
-    ap.add_argument("--peer-short", type=int, default=40, help="peer updates, short program")
-    ap.add_argument("--peer-long", type=int, default=240, help="peer updates, long program")
-    ap.add_argument("--out", help="output prefix (default results/cpu<N>-<date>-qmix-peer)")
-    args = ap.parse_args(argv)
-
-    root = common.find_source(args.src, PEER_FILE)
-    if root is None:
-        print(f"skipped: no JaxMARL source with {PEER_FILE} at --src {args.src!r}")
-        return 0
-    try:
-        mod, stubbed = load_peer(root)
-    except Exception as e:  # noqa: BLE001 - a peer that cannot be imported is a skip
-        print(f"skipped: JaxMARL's {PEER_FILE} does not import: {type(e).__name__}: {e}")
-        return 0
-
-    import jax
-    from bench_timing import device_kind, finish, fmt, machine_name, table
-
-    if args.peer_long <= args.peer_short or args.peer_short < 33:
-        ap.error("--peer-short must be at least 33 (the peer learns from update 32) and less "
-                 "than --peer-long")  # fmt: skip
-    commit = common.commit_of(root)
-    cfg = peer_config(root, args.peer_long)
-    extra = acjax_extra(cfg)
-    load0 = os.getloadavg()
-    t_start = time.perf_counter()
+def build_programs(mod, cfg: dict, extra: tuple[str, ...], args) -> dict:
+    """The four programs, compiled, each called once (acjax's state reaches learning here)."""
     progs = {}
     for name, build in (
         ("acjax-qmix", lambda: acjax_program("qmix", args.updates, extra)),
@@ -247,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         p.call()
         p.warmup_seconds = time.perf_counter() - t0
         print(f"[qmix-peer] {name}: warm-up call {p.warmup_seconds:.2f} s", flush=True)
+    return progs
 
+
+def run_rounds(progs: dict, args) -> list[dict]:
+    """args.rounds rounds of one call of each program, in alternation."""
     rounds = []
     for r in range(args.rounds):
         got = {name: timed(p) for name, p in progs.items()}
@@ -265,6 +240,12 @@ def main(argv: list[str] | None = None) -> int:
             f"(load {row['load_avg_1min']:.2f})",
             flush=True,
         )
+    return rounds
+
+
+def records(progs: dict, rounds: list[dict], root: Path, commit: str, stubbed, load0) -> list:
+    """The peer's steady record (long - short) and acjax's two, with their ratios."""
+    from bench_timing import finish
 
     recs = {name: finish(p, "qmix-peer") for name, p in progs.items()}
     peer_sps = statistics.median(x["peer_steps_per_second"] for x in rounds)
@@ -293,12 +274,16 @@ def main(argv: list[str] | None = None) -> int:
         rec["rounds"] = rounds
         rec["load_avg_at_start"] = list(load0)
         rec["load_avg_at_end"] = list(os.getloadavg())
+    return out_recs
 
-    date = datetime.date.today().isoformat()
-    prefix = Path(args.out) if args.out else HERE / "results" / f"{machine_name()}-{date}-qmix-peer"
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    prefix.with_suffix(".json").write_text(json.dumps(out_recs, indent=1, default=str) + "\n")
 
+def markdown(out_recs: list[dict], rounds: list[dict], args, meta: dict) -> str:
+    """The results table and the notes (meta: date, load0, t_start, commit, stubbed)."""
+    import jax
+    from bench_timing import device_kind, fmt, table
+
+    date, load0, t_start = meta["date"], meta["load0"], meta["t_start"]
+    commit, stubbed, peer = meta["commit"], meta["stubbed"], out_recs[0]
     rows = []
     for rec in out_recs:
         name = ("acjax " if rec["side"] == "acjax" else "") + rec["algo"]
@@ -338,6 +323,48 @@ def main(argv: list[str] | None = None) -> int:
         f"(modules stood in for: {', '.join(stubbed) or 'none'}). Script: "
         "benchmarks/jaxmarl_qmix_peer.py (its docstring lists the settings that differ).\n"
     )
+    return md
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--src", help="JaxMARL source tree holding baselines/QLearning")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--updates", type=int, default=200, help="acjax updates per call")
+    ap.add_argument("--peer-short", type=int, default=40, help="peer updates, short program")
+    ap.add_argument("--peer-long", type=int, default=240, help="peer updates, long program")
+    ap.add_argument("--out", help="output prefix (default results/cpu<N>-<date>-qmix-peer)")
+    args = ap.parse_args(argv)
+
+    root = common.find_source(args.src, PEER_FILE)
+    if root is None:
+        print(f"skipped: no JaxMARL source with {PEER_FILE} at --src {args.src!r}")
+        return 0
+    try:
+        mod, stubbed = load_peer(root)
+    except Exception as e:  # noqa: BLE001 - a peer that cannot be imported is a skip
+        print(f"skipped: JaxMARL's {PEER_FILE} does not import: {type(e).__name__}: {e}")
+        return 0
+
+    from bench_timing import machine_name
+
+    if args.peer_long <= args.peer_short or args.peer_short < 33:
+        ap.error("--peer-short must be at least 33 (the peer learns from update 32) and less "
+                 "than --peer-long")  # fmt: skip
+    commit = common.commit_of(root)
+    cfg = peer_config(root, args.peer_long)
+    load0 = os.getloadavg()
+    t_start = time.perf_counter()
+    progs = build_programs(mod, cfg, acjax_extra(cfg), args)
+    rounds = run_rounds(progs, args)
+    out_recs = records(progs, rounds, root, commit, stubbed, load0)
+
+    date = datetime.date.today().isoformat()
+    prefix = Path(args.out) if args.out else HERE / "results" / f"{machine_name()}-{date}-qmix-peer"
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_suffix(".json").write_text(json.dumps(out_recs, indent=1, default=str) + "\n")
+    meta = dict(date=date, load0=load0, t_start=t_start, commit=commit, stubbed=stubbed)
+    md = markdown(out_recs, rounds, args, meta)
     prefix.with_suffix(".md").write_text(md)
     print(md)
     print(f"[qmix-peer] wrote {prefix.with_suffix('.json')} and .md", flush=True)

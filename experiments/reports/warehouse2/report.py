@@ -60,6 +60,8 @@ ABLATIONS = [
     ("tiny-4ag-acpo-belief_net", "tiny-4ag-mappo"),
     ("tiny-4ag-acpo-lambda", "tiny-4ag-acpo"),
     ("tiny-4ag-acpo-lambda", "tiny-4ag-mappo"),
+    ("tiny-4ag-mappo-lambdaN", "tiny-4ag-mappo"),
+    ("tiny-4ag-acpo-lambda", "tiny-4ag-mappo-lambdaN"),
     ("tiny-4ag-dense-acpo", "tiny-4ag-acpo"),
     ("tiny-4ag-dense-mappo", "tiny-4ag-mappo"),
     ("tiny-4ag-dense-acpo", "tiny-4ag-dense-mappo"),

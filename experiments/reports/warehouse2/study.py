@@ -17,7 +17,8 @@ The plan, in priority order:
    gae_lambda = lambda^N (the control for ACPO's shorter trace at lambda' = lambda);
 3. each ingredient alone on acjax's first-round setup (`experiments/rware/tiny-4ag-*.yaml`,
    rware 2.0.0's map, MAPPO's PPO): the belief network; the dense map; the backbone;
-   lambda' = lambda; with acjax's MAPPO and ACPO beside them at the same budget;
+   lambda' = lambda (with MAPPO at gae_lambda = lambda^N as its control); with acjax's MAPPO and
+   ACPO beside them at the same budget;
 4. the paper's other baselines on the authors' tiny-2ag-easy (Figure 2's other curves): HAPPO,
    HATRPO, QMIX and VDN at their presets (`experiments/authors/rware/tiny-2ag-easy-*.yaml`);
 5. the authors' MAPPO and ACPO on tiny-12ag-hard and small-8ag-hard (a GPU's share: `--gpu`
@@ -68,6 +69,12 @@ PLAN = [
         "tiny-4ag-acpo-belief_net", ACJAX / "tiny-4ag-acpo.yaml", "num_envs=16", *AUTHORS_PIECES[:2]
     ),  # fmt: skip
     entry("tiny-4ag-acpo-lambda", ACJAX / "tiny-4ag-acpo.yaml", "num_envs=16", AUTHORS_PIECES[2]),
+    entry(
+        "tiny-4ag-mappo-lambdaN",
+        ACJAX / "tiny-4ag-mappo.yaml",
+        "num_envs=16",
+        f"ppo.gae_lambda={LAMBDA**4:.6f}",
+    ),  # fmt: skip
     entry("tiny-4ag-dense-mappo", ACJAX / "tiny-4ag-mappo.yaml", "num_envs=16", DENSE),
     entry("tiny-4ag-dense-acpo", ACJAX / "tiny-4ag-acpo.yaml", "num_envs=16", DENSE),
     entry("tiny-4ag-backbone-mappo", AUTHORS / "tiny-4ag-mappo.yaml", "env=rware-tiny-4ag"),

@@ -299,6 +299,7 @@ def _scale_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--at-agents", type=int, default=None, help="scale-envs: the agents")
     p.add_argument("--rollout", type=int, default=None, help="scale modes: rollout length")
     p.add_argument("--devices", type=int, default=None, help="scale modes: devices (0: all)")
+    p.add_argument("--point-timeout", type=float, default=None, help="scale modes: s per point")
 
 
 def main(argv: list[str] | None = None) -> Path:

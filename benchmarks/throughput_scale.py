@@ -97,9 +97,11 @@ def run_point(spec: dict) -> dict:
     p.warmup_seconds = time.perf_counter() - t0
     start = time.perf_counter()
 
-    def more() -> bool:  # min_calls and min_seconds, but 2 calls suffice past 10 s
+    def more() -> bool:  # min_calls and min_seconds; 2 calls past 10 s, 1 past a 20 s warm-up
         n, took = len(p.times), time.perf_counter() - start
         if n >= spec["max_calls"] or (n >= 2 and took >= 10.0):
+            return False
+        if n >= 1 and p.warmup_seconds > 20.0:
             return False
         return n < spec["min_calls"] or took < spec["min_seconds"]
 
@@ -225,7 +227,7 @@ def plan_scale(mode: str, args) -> list:
     """The sections of a scale mode: one, the curves of every algorithm."""
     axis = mode.removeprefix("scale-")
     opts = dict(DEFAULTS)
-    for k in ("rollout", "devices"):
+    for k in ("rollout", "devices", "point_timeout"):
         if getattr(args, k, None) is not None:
             opts[k] = getattr(args, k)
     if args.at_envs:

@@ -49,7 +49,8 @@ def summary(records: list[dict]) -> list[str]:
             lines.append(
                 f"- {algo.upper()}: throughput saturates at **{x_sat} envs** (the smallest env "
                 f"count within {SATURATION_TOL:.0%} of the best); best {fmt(y_best)} steps/s at "
-                f"{x_best} envs; peak memory {_mib(rs[0]):,.0f} MiB at {xs[0]} envs to "
+                f"{x_best} envs, {fmt(ys[-1])} ({ys[-1] / y_best:.0%} of the best) at the most, "
+                f"{xs[-1]} envs; peak memory {_mib(rs[0]):,.0f} MiB at {xs[0]} envs to "
                 f"{_mib(rs[-1]):,.0f} MiB at {xs[-1]} envs.\n"
             )
         else:
@@ -76,7 +77,7 @@ def scale_markdown(records: list[dict], meta: dict, skipped: list[str]) -> str:
         f"# acjax scale curve against {axis}: {meta.get('machine')} {meta.get('date')}\n\n",
         f"device {meta.get('device_kind')} x{meta.get('local_devices')}, "
         f"{meta.get('cpu_count')} cores, jax {meta.get('jax')}; load average at start "
-        f"{meta.get('load_avg_1min_start')} (column `load`: at the end of each point; the "
+        f"{fmt(meta.get('load_avg_1min_start'), 1)} (column `load`: at the end of each point; the "
         "figures were taken with other jobs on the machine). Fixed: "
         f"{fixed}, rollout {r0.get('rollout_len')}, {r0.get('epochs')} epochs x "
         f"{r0.get('num_minibatches')} minibatches, MLP {r0.get('actor_hidden')}, "

@@ -5,6 +5,8 @@ PYTHON  ?= python3
 CONFIG  ?=
 ARGS    ?=
 BENCH   ?= full
+# BENCH_ARGS: more arguments of throughput.py (make bench BENCH=scale-envs BENCH_ARGS="--envs 16 64")
+BENCH_ARGS ?=
 # GPU=1: jax with CUDA 12 (the `cuda12` extra) for an NVIDIA GPU
 GPU     ?=
 comma   := ,
@@ -65,7 +67,7 @@ test-slow: install
 	$(PY) -m pytest -q -m slow
 
 bench: install
-	$(PY) benchmarks/throughput.py --mode $(BENCH)
+	$(PY) benchmarks/throughput.py --mode $(BENCH) $(BENCH_ARGS)
 
 # AC-TD3, HATD3 and MADDPG against each other and PPO-based ACPO (multi-agent MuJoCo)
 bench-offpolicy: install

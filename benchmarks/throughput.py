@@ -2,6 +2,8 @@
 
     python benchmarks/throughput.py --mode quick|peer|full|gpu|smoke|policies|mamujoco|sweep|
         authors|hatrpo|qmix|jaxmarl [--out DIR] [--budget S] [--tiny]
+    python benchmarks/throughput.py --mode scale-envs|scale-agents [--algos A ...]
+        [--envs N ...] [--agents N ...] [--at-envs N] [--at-agents N] [--rollout L]
 
 One env step is one step of all agents. Training steps/s count the env steps of a compiled chunk
 (`k * num_envs * rollout_len * num_seeds`) over the wall time of the call, the PPO update
@@ -36,6 +38,10 @@ Sections (records carry `section`):
            both on the authors' warehouse and PPO backbone, at 4 and 12 agents: time per env step
   hatrpo   (`--mode hatrpo`) HATRPO against HAPPO at 4 agents, the same batch, networks and
            critic epochs: time per env step (target: HATRPO <= 1.5x HAPPO)
+  scale-*  (`--mode scale-envs`, `--mode scale-agents`) MAPPO and ACPO steps/s and peak memory
+           against the number of environments (to the memory limit) and of agents, a process
+           per point; the saturation point stated (throughput_scale.py); files
+           DIR/<machine>-<date>-scale-{envs,agents}.{json,md,png}
 
 Results: DIR/<machine>-<date>[-<mode>].json (a list of records), a markdown table beside it,
 DIR/latest.json (a copy) and DIR/runtime_vs_agents.png. The JSON is rewritten after every
@@ -283,13 +289,27 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
     raise ValueError(f"unknown mode {mode!r}")
 
 
+def _scale_args(p: argparse.ArgumentParser) -> None:
+    """The scale modes' lists (defaults in throughput_scale.py: envs 16 ... 16384 at 4 agents,
+    agents 2 ... 20 at 256 envs, rollout 16, MAPPO and ACPO)."""
+    p.add_argument("--algos", nargs="+", default=None, help="scale modes: the algorithms")
+    p.add_argument("--envs", nargs="+", type=int, default=None, help="scale-envs: env counts")
+    p.add_argument("--agents", nargs="+", type=int, default=None, help="scale-agents: agents")
+    p.add_argument("--at-envs", type=int, default=None, help="scale-agents: the env count")
+    p.add_argument("--at-agents", type=int, default=None, help="scale-envs: the agents")
+    p.add_argument("--rollout", type=int, default=None, help="scale modes: rollout length")
+    p.add_argument("--devices", type=int, default=None, help="scale modes: devices (0: all)")
+    p.add_argument("--point-timeout", type=float, default=None, help="scale modes: s per point")
+
+
 def main(argv: list[str] | None = None) -> Path:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = [
         "smoke", "quick", "peer", "full", "gpu", "policies", "mamujoco", "sweep", "authors",
-        "hatrpo", "qmix", "jaxmarl",
+        "hatrpo", "qmix", "jaxmarl", "scale-envs", "scale-agents",
     ]  # fmt: skip
     p.add_argument("--mode", default="quick", choices=modes)
+    _scale_args(p)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--budget",
@@ -312,7 +332,12 @@ def main(argv: list[str] | None = None) -> Path:
         "hatrpo": 300.0,
         "qmix": 280.0,
         "jaxmarl": 300.0,
+        "scale-envs": 900.0,
+        "scale-agents": 900.0,
     }.get(args.mode)
+    scale = args.mode.startswith("scale-")
+    if scale:  # this process only starts the points': no GPU memory held beside them
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     budget = Budget(args.budget if args.budget is not None else default_budget)
     meta = dict(
         mode=args.mode + ("-tiny" if args.tiny and args.mode != "smoke" else ""),
@@ -326,10 +351,17 @@ def main(argv: list[str] | None = None) -> Path:
         load_avg_1min_start=os.getloadavg()[0],
     )
     print(f"[bench] {json.dumps(meta)}", flush=True)
-    res = Results(args.out, args.mode, meta)
-    for section in plan(args.mode, args.tiny):
+    if scale:
+        from throughput_scale import plan_scale
+        from throughput_scale_report import ScaleResults
+
+        res, sections = ScaleResults(args.out, args.mode, meta), plan_scale(args.mode, args)
+    else:
+        res, sections = Results(args.out, args.mode, meta), plan(args.mode, args.tiny)
+    for section in sections:
         section(res, budget)
-    plot_agents(res.records, res.out / "runtime_vs_agents.png")
+    if not scale:
+        plot_agents(res.records, res.out / "runtime_vs_agents.png")
     res.write()
     if res.records:
         validate_records(json.loads(res.path.read_text()))

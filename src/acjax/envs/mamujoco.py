@@ -61,11 +61,13 @@ DEFAULT_BACKEND = "positional"
 
 @dataclass(frozen=True)
 class Robot:
-    """Facts of brax's single-agent task: its name and how many leading root positions its
-    observation hides (the x, or x and y, position of the torso)."""
+    """Facts of brax's single-agent task: its name, how many leading root positions its
+    observation hides (the x, or x and y, position of the torso), and whether its step maps
+    actions in [-1, 1] onto the actuators' control range itself (Humanoid's, [-0.4, 0.4])."""
 
     brax_env: str
     hidden_positions: int
+    scales_actions: bool = False
 
 
 ROBOTS = {
@@ -73,7 +75,7 @@ ROBOTS = {
     "ant": Robot("ant", 2),
     "hopper": Robot("hopper", 1),
     "walker2d": Robot("walker2d", 1),
-    "humanoid": Robot("humanoid", 2),
+    "humanoid": Robot("humanoid", 2, scales_actions=True),
 }
 # the paper's and HARL's scenarios (any other split of the joints works as well)
 SCENARIOS = (
@@ -336,6 +338,8 @@ class MaMuJoCo(World):
                 owner[graph.actuator[j]] = (i, slot)
         self.action_owner = owner
         low, high = np.asarray(model.actuator_ctrlrange).T
+        if ROBOTS[robot].scales_actions:  # brax's step maps [-1, 1] onto the control range
+            low, high = -np.ones_like(low), np.ones_like(high)
         if np.ptp(low) or np.ptp(high):
             raise ValueError(f"{robot}: actuators with different control ranges")
         self.spec = EnvSpec(

@@ -6,7 +6,8 @@ physics and the reward are meant to agree; they differ in the hand-written (JaxM
 tree-derived (acjax) partitions and observation lists, in where actions are clipped, and in the
 episode's end. Every difference is asserted as it is (docs/mamujoco.md, "Checked against
 JaxMARL's MABrax"), so that a change on either side fails a test. The structure tests only
-build the worlds; the stepping tests compile brax (minutes per task on a loaded 2-core CPU) and
+build the worlds (two tasks in make test, all five in make test-slow); the stepping tests compile
+brax (minutes per task on a loaded 2-core CPU) and
 are marked slow.
 """
 
@@ -70,6 +71,10 @@ JAXMARL_AGENTS = {
 }
 # acjax's agent i drives the joints of JaxMARL's agent PAIR[i] ...
 PAIR = {"ant_4x2": [1, 2, 3, 0]}
+# building a world costs seconds (Humanoid's most): make test builds the two cheapest, and
+# make test-slow the rest
+FAST = ("hopper_3x1", "walker2d_2x3")
+STRUCTURE = [t if t in FAST else pytest.param(t, marks=pytest.mark.slow) for t in TASKS]
 # ... and reads the observation entries of JaxMARL's agent OBS_PAIR[i]: JaxMARL's Ant agent_0
 # observes leg 1 as its own (qpos and qvel of hip_1, ankle_1) but drives leg 4, and so on
 OBS_PAIR = {"ant_4x2": [0, 1, 2, 3]}
@@ -164,7 +169,7 @@ def _acjax_index(world):
     return [world.obs_index[i, :s] for i, s in enumerate(world.spec.obs_sizes)]
 
 
-@pytest.mark.parametrize("jid", list(TASKS))
+@pytest.mark.parametrize("jid", STRUCTURE)
 def test_agents_actions_and_partition(worlds, jid):
     """Agents and action sizes agree; the partition (which joints each agent drives) is the same
     split of the joints everywhere. Ant numbers its legs differently (acjax's agent i drives
@@ -194,7 +199,7 @@ def test_agents_actions_and_partition(worlds, jid):
     np.testing.assert_array_equal(env.map_agents_to_global_action(theirs_a), g)
 
 
-@pytest.mark.parametrize("jid", list(TASKS))
+@pytest.mark.parametrize("jid", STRUCTURE)
 def test_observation_and_state_sizes(worlds, jid):
     """The global state is brax's observation on both sides (JaxMARL has no `world_state`; its
     brax state's `obs` is that vector); per-agent sizes agree except Walker2d and Humanoid."""
@@ -208,7 +213,7 @@ def test_observation_and_state_sizes(worlds, jid):
     assert all(int(i.max()) < STATE[jid] for i in _acjax_index(world))
 
 
-@pytest.mark.parametrize("jid", list(TASKS))
+@pytest.mark.parametrize("jid", STRUCTURE)
 def test_observation_contents(worlds, jid):
     """What each agent reads of brax's observation, as index sets of paired agents:
     - ant_4x2, hopper_3x1: the same entries (in another order), but in Ant by agents that drive
@@ -264,7 +269,7 @@ def test_observation_contents(worlds, jid):
         )
 
 
-@pytest.mark.parametrize("jid", list(TASKS))
+@pytest.mark.parametrize("jid", STRUCTURE)
 def test_same_brax_task(worlds, jid):
     """The same brax class, pipeline, frames per step, time step and reward weights; JaxMARL
     wraps it in brax's EpisodeWrapper (1000 steps, action repeat 1) and AutoResetWrapper, where

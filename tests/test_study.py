@@ -286,8 +286,9 @@ def _smax_run(root, name, algo, returns, wins, steps):
 
 def test_smax_report_tables(tmp_path):
     """Made-up runs: the task's runs compared at the fewest steps all reached, a run below half
-    of the most left out at its own steps, win rate and return against MAPPO with intervals,
-    orderings by mean beside the paper's Table 2 rows, "not run" for the rest."""
+    of the median left out at its own steps, "no data" for a folder without metrics, win rate
+    and return against MAPPO with intervals, orderings by mean beside the paper's Table 2 rows,
+    "not run" for the rest."""
     report = _module("report", HERE_SMAX)
     steps = list(range(100, 1100, 100))
     m = tmp_path / "cpu"
@@ -298,6 +299,8 @@ def test_smax_report_tables(tmp_path):
     cut = [r[:8] for r in ret(2.0)]  # to step 800: the compared step
     _smax_run(m, "smacv2_5_units-qmix", "qmix", cut, [w[:8] for w in win(0.0)], steps[:8])
     _smax_run(m, "smacv2_5_units-vdn", "vdn", [[9.0]] * 3, [[1.0]] * 3, steps[:1])  # partial
+    (m / "runs" / "smacv2_5_units-ippo").mkdir()  # stopped before its first update
+    (m / "runs" / "smacv2_5_units-ippo" / "config.yaml").write_text("algo: ippo\n")
     _pack(m, tmp_path / "data" / "cpu.tgz")
     t = report.build(tmp_path / "data")
 
@@ -305,6 +308,7 @@ def test_smax_report_tables(tmp_path):
     assert rows["mappo"][:3] == ["800", "1,000", "3"]
     assert rows["vdn"][:2] == ["100 (partial: left out)", "100"]
     assert rows["happo"][0] == "not run" and rows["acpo-authors"][0] == "not run"
+    assert rows["ippo"][0] == "no data"
     # at step 800 the last 10% of 8 updates is the 8th: each seed's value there
     assert rows["acpo"][3].startswith(f"{np.mean([0.6, 0.7, 0.8]):.2f} ± ")
     assert rows["acpo"][5].startswith(f"{np.mean([r[7] for r in ret(5.0)]):.2f} ± ")
@@ -320,6 +324,7 @@ def test_smax_report_tables(tmp_path):
         "paper, protoss_5_vs_5 (SMACv2, 10M)", "paper, zerg_5_vs_5 (SMACv2, 10M)",
     ]  # fmt: skip
     assert paper[0][2] == "acpo > mappo > qmix > vdn > happo"
+    assert report._ordering({"b": 0.0, "a": 0.0, "c": 0.5}) == "c > a = b"
     assert len([r for r in _table(t["orderings"], "smacv2_10_units") if "paper" in r[0]]) == 3
 
 

@@ -12,8 +12,9 @@ The statistics are the warehouse study's (`experiments/reports/warehouse/report.
 
 - final win rate and final return per seed: the mean of the metric over the last 10% of a run's
   updates (`acjax.plot.final_return`), taken for the runs of a task and machine at the same env
-  step, the fewest any of them reached (a run that reached less than half of the most any run
-  of its task reached is listed, at its own steps, and left out of that step and the orderings);
+  step, the fewest any of them reached (a run that reached less than half of the median of its
+  task's runs is listed, at its own steps, and left out of that step and the orderings; a run
+  folder with no metrics yet is "no data");
 - per algorithm: the mean ± standard error over seeds and the IQM with its 95% stratified
   bootstrap interval (`acjax.plot.iqm_with_ci`, rliable);
 - against MAPPO: the difference of the means over seeds with a 95% percentile bootstrap interval
@@ -51,6 +52,7 @@ STUDY = "smax"
 METRICS = (("win_rate", "win rate"), ("episode_return", "return"))
 NAMES = [e["name"] for e in study.PLAN]
 NOT_RUN = second.NOT_RUN
+NO_DATA = "no data"  # a run folder without metrics (stopped before its first update was logged)
 # the paper's Table 2: mean return over 10 seeds on SMACv2 (10M steps), per map; SMAX's
 # smacv2_5_units is set beside the 5_vs_5 maps, smacv2_10_units beside the 10_vs_11 maps
 PAPER_COLUMNS = ("vdn", "qmix", "happo", "mappo", "acpo")
@@ -72,17 +74,27 @@ def _algo(task: str, name: str) -> str:
 
 
 def _ordering(means: dict[str, float]) -> str:
-    """`a > b > c` by mean, highest first (ties by name)."""
-    return " > ".join(k for k, _ in sorted(means.items(), key=lambda kv: (-kv[1], kv[0])))
+    """`a > b = c` by mean, highest first; equal means (to 1e-9) joined by `=` in name order."""
+    ranked = sorted(means.items(), key=lambda kv: (-kv[1], kv[0]))
+    out = ranked[0][0]
+    for (_, prev), (name, m) in zip(ranked, ranked[1:], strict=False):
+        out += f" {'=' if abs(prev - m) <= 1e-9 else '>'} {name}"
+    return out
+
+
+def _logged(run: Path) -> bool:
+    m = run / "metrics.jsonl"
+    return m.is_file() and bool(m.read_text().strip())
 
 
 def task_stats(runs: dict[str, Path], task: str) -> dict:
     """One task of one machine: the compared env step `at`, each run's steps reached and
     {metric: finals per seed} (at `at`, or at its own end for a run left out: `partial`)."""
     present = {_algo(task, n): p for n, p in runs.items() if n.startswith(f"{task}-")}
+    present = {a: p for a, p in present.items() if _logged(p)}
     reached = {a: first.last_step(p) for a, p in present.items()}
-    top = max(reached.values())
-    partial = {a for a, s in reached.items() if s < top / 2}
+    half = np.median(list(reached.values())) / 2
+    partial = {a for a, s in reached.items() if s < half}
     at = min(s for a, s in reached.items() if a not in partial)
     finals = {
         a: {
@@ -126,7 +138,8 @@ def results_table(runs: dict[str, dict[str, Path]]) -> tuple[list[str], dict]:
             s = stats[(task, m)] = task_stats(r, task)
             for a in algos:
                 if a not in s["finals"]:
-                    rows.append(second._row([task, m, a, NOT_RUN, *["-"] * (len(head) - 4)]))
+                    absent = NO_DATA if f"{task}-{a}" in r else NOT_RUN
+                    rows.append(second._row([task, m, a, absent, *["-"] * (len(head) - 4)]))
                     continue
                 f = s["finals"][a]
                 step = s["reached"][a] if a in s["partial"] else s["at"]

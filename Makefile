@@ -13,7 +13,7 @@ comma   := ,
 EXTRAS  := dev$(if $(GPU),$(comma)cuda12)
 STAMP   := $(VENV)/.installed$(if $(GPU),-gpu)
 
-.PHONY: install train sweep plot reproduce report-warehouse report-warehouse2 readme test test-slow bench bench-offpolicy bench-external lint clean
+.PHONY: install train sweep plot reproduce report-warehouse report-warehouse2 report-smax readme test test-slow bench bench-offpolicy bench-external lint clean
 
 $(STAMP): pyproject.toml
 	@echo "installing acjax and its dependencies ($(EXTRAS)) into $(VENV): once, a few minutes ..."
@@ -55,6 +55,10 @@ report-warehouse: install
 # the warehouse study's second round from its committed data (experiments/reports/warehouse2/)
 report-warehouse2: install
 	$(PY) experiments/reports/warehouse2/report.py
+
+# the SMAX study's report from its committed data (experiments/reports/smax/)
+report-smax: install
+	$(PY) experiments/reports/smax/report.py
 
 # the README's figures from the committed result files (benchmarks/readme.py)
 readme: install

@@ -244,3 +244,96 @@ def test_second_round_report_on_a_tiny_study(tiny_study):
     assert "-" not in acpo[3:] and mappo[3:][keys.index(" belief_loss ")] == "-"
     assert [x for x in t["figures"] if "tiny-4ag (cpu-tiny)" in x]
     assert list((tiny_study / "figures" / "cpu-tiny" / "tiny-4ag").glob("curves-*.png"))
+
+
+# ---------------------------------------------------------------- the SMAX study (smax/)
+HERE_SMAX = ROOT / "experiments" / "reports" / "smax"
+
+
+def test_smax_plan(monkeypatch):
+    """Valid configs with unique names, smacv2_5_units first in the issue's order, the authors'
+    ACPO with its three pieces and lambda' = the preset's lambda; the runner gets the plan."""
+    study = _module("study", HERE_SMAX)
+    names = [e["name"] for e in study.PLAN]
+    algos = ["mappo", "acpo", "acpo-authors", "happo", "ippo", "qmix", "vdn"]
+    assert names == [f"smacv2_{n}_units-{a}" for n in (5, 10) for a in algos]
+    by = {e["name"]: load_config(e["config"], e["overrides"]) for e in study.PLAN}
+    for name, cfg in by.items():
+        task, algo = name.split("-", 1)
+        assert cfg.env == f"smax-{task}" and cfg.algo == algo.removesuffix("-authors")
+    authors, text = by["smacv2_5_units-acpo-authors"], by["smacv2_5_units-acpo"]
+    assert (authors.acpo.belief, authors.acpo.critic_prefix) == ("net", "predicted")
+    assert authors.acpo.lambda_micro == authors.ppo.gae_lambda == 0.995
+    assert (text.acpo.belief, text.acpo.lambda_micro) == ("sample", 0.0)
+    seen = {}
+    monkeypatch.setattr(study.first, "main", lambda argv, plan: seen.update(argv=argv, plan=plan))
+    study.main(["--out", "x", "--seeds", "3"])
+    assert seen == {"argv": ["--out", "x", "--seeds", "3"], "plan": study.PLAN}
+
+
+def _smax_run(root, name, algo, returns, wins, steps):
+    """A SMAX run folder: returns[seed][k] and wins[seed][k] at env step steps[k]."""
+    run = root / "runs" / name
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"env: smax-{name.split('-')[0]}\nalgo: {algo}\n")
+    rows = [
+        {"seed": s, "update": k + 1, "env_steps": st, "episode_return": r, "win_rate": w}
+        for s, (rs, ws) in enumerate(zip(returns, wins, strict=True))
+        for k, (st, r, w) in enumerate(zip(steps, rs, ws, strict=True))
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_smax_report_tables(tmp_path):
+    """Made-up runs: the task's runs compared at the fewest steps all reached, a run below half
+    of the median left out at its own steps, "no data" for a folder without metrics, win rate
+    and return against MAPPO with intervals, orderings by mean beside the paper's Table 2 rows,
+    "not run" for the rest."""
+    report = _module("report", HERE_SMAX)
+    steps = list(range(100, 1100, 100))
+    m = tmp_path / "cpu"
+    ret = lambda base: [[base + s + 0.1 * k for k in range(10)] for s in range(3)]  # noqa: E731
+    win = lambda base: [[min(1.0, base + 0.1 * s) for _ in range(10)] for s in range(3)]  # noqa: E731
+    _smax_run(m, "smacv2_5_units-mappo", "mappo", ret(1.0), win(0.2), steps)
+    _smax_run(m, "smacv2_5_units-acpo", "acpo", ret(5.0), win(0.6), steps)
+    cut = [r[:8] for r in ret(2.0)]  # to step 800: the compared step
+    _smax_run(m, "smacv2_5_units-qmix", "qmix", cut, [w[:8] for w in win(0.0)], steps[:8])
+    _smax_run(m, "smacv2_5_units-vdn", "vdn", [[9.0]] * 3, [[1.0]] * 3, steps[:1])  # partial
+    (m / "runs" / "smacv2_5_units-ippo").mkdir()  # stopped before its first update
+    (m / "runs" / "smacv2_5_units-ippo" / "config.yaml").write_text("algo: ippo\n")
+    _pack(m, tmp_path / "data" / "cpu.tgz")
+    t = report.build(tmp_path / "data")
+
+    rows = {r[0]: r[1:] for r in _table(t["results"], "smacv2_5_units", "cpu")}
+    assert rows["mappo"][:3] == ["800", "1,000", "3"]
+    assert rows["vdn"][:2] == ["100 (partial: left out)", "100"]
+    assert rows["happo"][0] == "not run" and rows["acpo-authors"][0] == "not run"
+    assert rows["ippo"][0] == "no data"
+    # at step 800 the last 10% of 8 updates is the 8th: each seed's value there
+    assert rows["acpo"][3].startswith(f"{np.mean([0.6, 0.7, 0.8]):.2f} ± ")
+    assert rows["acpo"][5].startswith(f"{np.mean([r[7] for r in ret(5.0)]):.2f} ± ")
+    assert _table(t["results"], "smacv2_10_units", "-", "-")[0][0] == "not run"
+    versus = {r[0]: r[1:] for r in _table(t["versus"], "smacv2_5_units", "cpu")}
+    assert set(versus) == {"acpo", "qmix"}  # the partial run is left out
+    assert versus["acpo"][0].startswith("+0.4 [") and versus["acpo"][0].endswith("acpo higher")
+    assert versus["acpo"][1].startswith("+4 [") and versus["qmix"][0].endswith("MAPPO higher")
+    order = _table(t["orderings"], "smacv2_5_units")
+    assert order[0] == ["cpu, 800 steps", "acpo > mappo > qmix", "acpo > qmix > mappo"]
+    paper = [r for r in order if r[0].startswith("paper, ")]
+    assert [r[0] for r in paper] == [
+        "paper, protoss_5_vs_5 (SMACv2, 10M)", "paper, zerg_5_vs_5 (SMACv2, 10M)",
+    ]  # fmt: skip
+    assert paper[0][2] == "acpo > mappo > qmix > vdn > happo"
+    assert report._ordering({"b": 0.0, "a": 0.0, "c": 0.5}) == "c > a = b"
+    assert len([r for r in _table(t["orderings"], "smacv2_10_units") if "paper" in r[0]]) == 3
+
+
+def test_smax_readme_shows_its_data():
+    """The README's generated blocks are what report.py makes from the committed data."""
+    report = _module("report", HERE_SMAX)
+    text = (HERE_SMAX / "README.md").read_text()
+    if not list((HERE_SMAX / "data").glob("*.tgz")):
+        return
+    tables = report.build()
+    blocks = {k: tables[k] for k in ("results", "versus", "orderings")}
+    assert report.first.fill(text, blocks, "smax") == text, "run make report-smax"

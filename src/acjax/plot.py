@@ -35,9 +35,10 @@ _NOT_SETTINGS |= {"devices", "split"}
 
 
 def load_runs(
-    paths: list[str | Path], max_steps: int | None = None
+    paths: list[str | Path], max_steps: int | None = None, metric: str = "episode_return"
 ) -> dict[tuple[str, str], dict[int, list[tuple]]]:
-    """{(env, group): {seed: [(env_steps, episode_return), ...]}} from run folders. A group is
+    """{(env, group): {seed: [(env_steps, episode_return), ...]}} from run folders (with
+    `metric`, that logged metric instead of the return: `win_rate` of SMAX). A group is
     the algorithm and the run's values of swept keys (`acpo ppo.lr=0.001`); folders of one env
     and algorithm whose settings differ otherwise (an ablation, a control) are told apart by
     their folder names (`acpo (tiny-4ag-acpo-belief_none)`). With `max_steps`, rows after that
@@ -63,7 +64,7 @@ def load_runs(
                 continue
             label = " ".join([name, *(f"{k}={r[k]:g}" for k in swept)])
             curve = out[(cfg["env"], label)].setdefault(r["seed"], [])
-            curve.append((r["env_steps"], r["episode_return"]))
+            curve.append((r["env_steps"], r.get(metric)))
     return dict(out)
 
 
@@ -126,19 +127,27 @@ def aggregate_curve(seeds: dict[int, list[tuple]]) -> tuple[np.ndarray, np.ndarr
     return np.asarray(common), mean, se
 
 
-def plot(paths: list[str | Path], out: str | Path, max_steps: int | None = None) -> Path:
+def plot(
+    paths: list[str | Path],
+    out: str | Path,
+    max_steps: int | None = None,
+    metric: str = "episode_return",
+) -> Path:
     """Write the figures, curves.csv and final.md for these run folders into `out` (with
-    `max_steps`, of their rows up to that many env steps)."""
+    `max_steps`, of their rows up to that many env steps; with `metric`, of that logged metric
+    instead of the episode return)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = load_runs(paths, max_steps)
+    runs = load_runs(paths, max_steps, metric)
+    label = metric.replace("_", " ")
+    final = "final return" if metric == "episode_return" else f"final {label}"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     envs = sorted({env for env, _ in runs})
-    table = ["| task | algorithm | seeds | final return (mean ± s.e.) | IQM [95% CI] |",
+    table = [f"| task | algorithm | seeds | {final} (mean ± s.e.) | IQM [95% CI] |",
              "|---|---|---|---|---|"]  # fmt: skip
     with (out / "curves.csv").open("w", newline="") as f:
         w = csv.writer(f)
@@ -166,7 +175,7 @@ def plot(paths: list[str | Path], out: str | Path, max_steps: int | None = None)
                         if len(finals) > 1  # one seed: no spread, no interval to give
                         else f"| {env} | {g} | 1 | {m:.2f} (n=1) | {iqm:.2f} (n=1) |"
                     )
-            ax.set(xlabel="env steps", ylabel="episode return", title=env)
+            ax.set(xlabel="env steps", ylabel=label, title=env)
             ax.legend(fontsize=8)
             fig.tight_layout()
             fig.savefig(out / f"curves-{_safe(env)}.png", dpi=120)
@@ -176,7 +185,7 @@ def plot(paths: list[str | Path], out: str | Path, max_steps: int | None = None)
                 for y, (_, iqm, lo, hi) in enumerate(stats):
                     ax.errorbar(iqm, y, xerr=[[iqm - lo], [hi - iqm]], fmt="o", capsize=4)
                 ax.set_yticks(range(len(stats)), [g for g, *_ in stats])
-                ax.set(xlabel="IQM of final return (95% stratified bootstrap CI)", title=env)
+                ax.set(xlabel=f"IQM of {final} (95% stratified bootstrap CI)", title=env)
                 fig.tight_layout()
                 fig.savefig(out / f"iqm-{_safe(env)}.png", dpi=120)
                 plt.close(fig)

@@ -65,10 +65,10 @@ readme: install
 	$(PY) benchmarks/readme.py
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-slow: install
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow -n 2 --dist loadfile
 
 bench: install
 	$(PY) benchmarks/throughput.py --mode $(BENCH) $(BENCH_ARGS)

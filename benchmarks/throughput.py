@@ -262,12 +262,12 @@ def _plan_cpu(mode: str, tiny: bool, t: dict, devs: list[int]) -> list[Callable]
             lambda r, b: section_jaxmarl(r, b, "smax-smacv2_5_units", n, 16, 7),
             lambda r, b: section_jaxmarl(r, b, "jaxmarl:MPE_simple_spread_v3", n, 64, 7),
         ]
-    if mode == "peer":  # the peer beside acjax alone: 3 rounds, 4 updates per call as the peer's
-        return [lambda r, b: section_peer(r, b, calls=5, k=4, rounds=3)]
+    if mode == "peer":  # the peer beside acjax alone: 3 rounds of 393,216 steps
+        return [lambda r, b: section_peer(r, b, rounds=3)]
     if mode == "full":
         return [
             lambda r, b: section_env(r, b, mode, J4, 1024, 100, 7),
-            lambda r, b: section_peer(r, b, calls=5, k=2),
+            lambda r, b: section_peer(r, b, rounds=1, steps=98304),
             lambda r, b: section_agents(
                 r,
                 b,
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> Path:
 
     default_budget = {
         "quick": 280.0,
-        "peer": 900.0,
+        "peer": 1800.0,
         "full": 1500.0,
         "gpu": 420.0,
         "policies": 600.0,

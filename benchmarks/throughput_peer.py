@@ -1,21 +1,18 @@
-"""The peer section: acjax MAPPO at the setting of Mava's FF-MAPPO and, when the peer is built
-(shared/peer), the peer run beside it in alternation."""
+"""The peer section: acjax MAPPO at the setting of Mava's FF-MAPPO, run as a user runs it
+(`acjax train`), and, when the peer is built (shared/peer), the peer run beside it in
+alternation."""
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import statistics
-import time
 import traceback
 from pathlib import Path
 
 import jax
-from bench_timing import finish, run_group
-from throughput_programs import train_program
 
-PEER_TARGET = {1: 2.0, 2: 2.0}  # acjax / peer, measured side by side: the target, at least 2x
+PEER_TARGET = {1: 2.5, 2: 2.5}  # acjax train / peer, measured side by side: at least 2.5x
 
 
 def peer_paths() -> tuple[Path | None, Path]:
@@ -63,35 +60,63 @@ def run_peer(script: Path, devices: int, timesteps: int, timeout: float) -> dict
     }
 
 
-def section_peer(res, budget, calls, k, devices_list=(1, 2), rounds=2, peer_steps=98304):
-    """acjax MAPPO at the peer's setting and, when the peer is built, the peer itself run beside
-    it: per round and device count, one peer run (run.sh: the median of its steady calls), then
-    `calls` acjax calls; the ratio of each round is acjax's median over the peer's, the record
-    keeps every round and the median ratio. Without a built peer: a printed note, no ratio."""
-    extra = ("ppo.lr=2.5e-4", "ppo.critic_lr=2.5e-4", "net.share_params=true")
+# acjax's command line at the peer's setting (shared/peer/README.md): what a user runs
+CLI_SETTING = (
+    "env=jumanji-rware-tiny-4ag", "algo=mappo", "num_envs=64", "ppo.rollout_len=128",
+    "ppo.epochs=4", "ppo.num_minibatches=2", "net.actor_hidden=[128,128]",
+    "net.critic_hidden=[128,128]", "net.share_params=true", "ppo.lr=2.5e-4",
+    "ppo.critic_lr=2.5e-4", "progress=false",
+)  # fmt: skip
+
+
+def run_cli(devices: int, timesteps: int, timeout: float) -> dict:
+    """One `acjax train` run at the peer's setting on `devices` devices: its summary.json
+    (`steps_per_second`: env steps over the compiled calls' time, compilation excluded)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, "-m", "acjax.cli", "train", *CLI_SETTING, f"devices={devices}",
+            f"total_timesteps={timesteps}", f"run_dir={Path(tmp) / 'run'}",
+        ]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # the CLI sets its own
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        if out.returncode != 0:
+            tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or [""]
+            raise RuntimeError(f"acjax train failed (rc {out.returncode}): {tail[0]}")
+        summary = json.loads((Path(tmp) / "run" / "summary.json").read_text())
+    return {"load": os.getloadavg()[0], **summary}
+
+
+def section_peer(res, budget, devices_list=(1, 2), rounds=2, steps=393216):
+    """acjax MAPPO at the peer's setting as a user runs it (`acjax train`, the summary's
+    steps/s) and, when the peer is built, the peer run beside it: per round and device count,
+    one peer run (run.sh: the median of its steady calls), then one acjax run of as many steps.
+    The ratio of each round is acjax's over the peer's; the record keeps every round and the
+    median ratio. Without a built peer: a printed note, no ratio."""
     devs = [d for d in devices_list if d <= len(jax.local_devices())]
     script, why = peer_ready()
     if script is None:
         print(f"[bench] peer: {why}; acjax alone, no ratio", flush=True)
-    builders = [
-        (
-            lambda d=d: train_program(
-                "peer",
-                "mappo",
-                "jumanji-rware-tiny-4ag",
-                64,
-                devices=d,
-                k=k,
-                extra=extra,
-                budget=budget,
-            )
-        )
-        for d in devs
-    ]
-    if script is None:
-        recs = run_group(res, budget, "peer (acjax side)", builders, calls, 15.0)
-    else:
-        recs = _peer_rounds(res, budget, script, builders, devs, calls, rounds, peer_steps)
+    cost = steps / 5000.0 + 40.0  # a slow run's seconds, compile included
+    runs = {d: [] for d in devs}
+    peer = {d: [] for d in devs}
+    try:
+        for r in range(rounds):
+            if not budget.fits(len(devs) * (2 if script else 1), cost):
+                res.skip(f"peer round {r + 1} (budget: {budget.left():.0f} s left)")
+                break
+            for d in devs:
+                if script is not None:
+                    peer[d].append(run_peer(script, d, steps, timeout=max(60.0, budget.left())))
+                runs[d].append(run_cli(d, steps, timeout=max(60.0, budget.left())))
+    except Exception as e:  # noqa: BLE001 - what was measured stays recorded
+        traceback.print_exc()
+        res.skip(f"peer runs: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    recs = [_cli_record(res.mode, d, runs[d], peer[d]) for d in devs if runs[d]]
     one = [r for r in recs if r["devices"] == 1]
     for r in recs:
         if one and r["devices"] > 1:
@@ -100,50 +125,32 @@ def section_peer(res, budget, calls, k, devices_list=(1, 2), rounds=2, peer_step
     return recs
 
 
-def _peer_rounds(res, budget, script, builders, devs, calls, rounds, peer_steps):
-    """Build acjax's programs, then alternate peer runs and acjax calls, round by round."""
-    if not budget.fits(len(builders) + 2 * len(devs), 15.0):
-        res.skip(f"peer (budget: {budget.left():.0f} s left)")
-        return []
-    programs = [b() for b in builders]
-    for p in programs:  # warm-up
-        p.call()
-    peer = {d: [] for d in devs}
-    ratios = {d: [] for d in devs}
-    try:
-        for r in range(rounds):
-            if r > 0 and budget.left() < 120 * len(devs):
-                break
-            for d, p in zip(devs, programs, strict=True):
-                got = run_peer(script, d, peer_steps, timeout=max(60.0, budget.left()))
-                peer[d].append(got)
-                mine = []
-                for _ in range(calls):
-                    t0 = time.perf_counter()
-                    p.call()
-                    mine.append(time.perf_counter() - t0)
-                p.times += mine
-                ratios[d].append(
-                    p.steps_per_call / statistics.median(mine) / got["steps_per_second"]
-                )
-    except Exception as e:  # noqa: BLE001 - the acjax side stays measured
-        traceback.print_exc()
-        res.skip(f"peer runs: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    recs = [finish(p, res.mode) for p in programs if p.times]
-    for rec in recs:
-        d = rec["devices"]
-        if ratios[d]:
-            rec["peer"] = "Mava FF-MAPPO 57c8e64, run beside acjax (shared/peer/run.sh)"
-            rec["peer_steps_per_second"] = statistics.median(x["steps_per_second"] for x in peer[d])
-            rec["peer_rounds"] = peer[d]
-            rec["vs_peer_rounds"] = ratios[d]
-            rec["vs_peer"] = statistics.median(ratios[d])
-            rec["target_vs_peer"] = PEER_TARGET[d]
-        print(
-            f"[bench] peer     dev={d} acjax {rec['steps_per_second']:,.0f} steps/s, peer "
-            f"{rec.get('peer_steps_per_second', float('nan')):,.0f}, ratio {rec.get('vs_peer')}",
-            flush=True,
-        )
-    del programs
-    gc.collect()
-    return recs
+def _cli_record(mode: str, devices: int, runs: list[dict], peer: list[dict]) -> dict:
+    import datetime
+
+    sps = [x["steps_per_second"] for x in runs]
+    rec = dict(
+        section="peer", algo="mappo", env="jumanji-rware-tiny-4ag", n_agents=4, num_envs=64,
+        devices=devices, rollout_len=128, epochs=4, num_minibatches=2,
+        measured="acjax train (summary.json steps_per_second)", acjax_cli=list(CLI_SETTING),
+        steps_per_run=runs[0]["env_steps"], steps_per_second=statistics.median(sps),
+        compile_seconds=statistics.median(x["compile_seconds"] for x in runs),
+        cli_rounds=[{k: x[k] for k in ("steps_per_second", "compile_seconds", "run_seconds",
+                                       "wall_seconds", "load")} for x in runs],
+        mode=mode, load_avg_1min=os.getloadavg()[0],
+        timestamp=datetime.datetime.now().isoformat(timespec="seconds"),
+    )  # fmt: skip
+    if peer:
+        ratios = [a / b["steps_per_second"] for a, b in zip(sps, peer, strict=False)]
+        rec.update(
+            peer="Mava FF-MAPPO 57c8e64, run beside acjax (shared/peer/run.sh)",
+            peer_steps_per_second=statistics.median(x["steps_per_second"] for x in peer),
+            peer_rounds=peer, vs_peer_rounds=ratios, vs_peer=statistics.median(ratios),
+            target_vs_peer=PEER_TARGET[devices],
+        )  # fmt: skip
+    print(
+        f"[bench] peer     dev={devices} acjax train {rec['steps_per_second']:,.0f} steps/s, "
+        f"peer {rec.get('peer_steps_per_second', float('nan')):,.0f}, ratio {rec.get('vs_peer')}",
+        flush=True,
+    )
+    return rec

@@ -62,8 +62,10 @@ SECTIONS = {
     },
     "peer": (
         "Peer-equivalent setting (Mava FF-MAPPO, tiny-4ag, 64 envs x 128)",
-        "The peer runs beside acjax in alternation (one peer run, then acjax's calls, per "
-        "round); `-`: the peer was not built here (no ratio).\n\n",
+        "acjax as a user runs it: `acjax train` at the peer's setting, its summary's steps/s "
+        "(compilation excluded). The peer runs beside it in alternation (one peer run, then one "
+        "acjax run of as many steps, per round; medians over rounds); `-`: the peer was not "
+        "built here (no ratio).\n\n",
         [("devices", _raw("devices")), ("envs", _raw("num_envs")),
          ("acjax steps/s", _num("steps_per_second")),
          ("peer steps/s", _num("peer_steps_per_second")), ("ratio", _num("vs_peer")),

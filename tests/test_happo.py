@@ -147,19 +147,17 @@ def test_only_the_training_agent_changes(trainer):
     assert np.all(np.isfinite(np.asarray(aux["actor_loss"])))
 
 
-def test_orders_in_the_compiled_update_come_from_the_seed_and_no_recompile(trainer):
+def test_orders_in_the_compiled_update_come_from_the_seed_and_no_recompile(
+    trainer, backend_compiles
+):
     learner, runner = trainer.init()
     keys = np.asarray(learner.key)  # [seeds, 2]; the learner is donated below
     n = trainer.spec.num_agents
-    compiles = []
-    jax.monitoring.register_event_duration_secs_listener(
-        lambda name, *a, **kw: compiles.append(name) if "backend_compile" in name else None
-    )
     learner, runner, m1 = trainer.compile(learner, runner, 2)(learner, runner)
-    n_first = len(compiles)
+    n_first = len(backend_compiles)
     learner, runner, m2 = trainer.compile(learner, runner, 2)(learner, runner)
     jax.block_until_ready(m2)
-    assert len(compiles) == n_first
+    assert len(backend_compiles) == n_first
     orders = np.concatenate([m1["agent_order"], m2["agent_order"]], axis=1)  # [seeds, 4, N]
     key = jnp.asarray(keys[0])
     expected = []

@@ -207,7 +207,7 @@ def test_a_fallen_hopper_terminates_not_truncates():
     [pytest.param("mappo", marks=pytest.mark.slow), pytest.param("ippo", marks=pytest.mark.slow),
      "acpo", pytest.param("happo", marks=pytest.mark.slow)],
 )  # fmt: skip
-def test_short_runs_on_halfcheetah_2x3(algo, tmp_path, monkeypatch, capsys):
+def test_short_runs_on_halfcheetah_2x3(algo, tmp_path, monkeypatch, capsys, backend_compiles):
     cfg = tiny_config(
         "env=mamujoco-halfcheetah-2x3",
         "mamujoco.backend=spring",
@@ -215,14 +215,11 @@ def test_short_runs_on_halfcheetah_2x3(algo, tmp_path, monkeypatch, capsys):
         "total_timesteps=384",  # 6 updates: 3 calls of 2
         tmp_path=tmp_path,
     )
-    compiles, per_call = [], []
-    jax.monitoring.register_event_duration_secs_listener(
-        lambda name, *a, **k: compiles.append(name) if "backend_compile" in name else None
-    )
+    per_call = []
     local_value = acjax.run.local_value
 
     def counted(x):
-        per_call.append(len(compiles))
+        per_call.append(len(backend_compiles))
         return local_value(x)
 
     monkeypatch.setattr(acjax.run, "local_value", counted)

@@ -128,6 +128,7 @@ class Harness:
         self.num_updates = cfg.num_updates
         self._compiled: dict[int, Any] = {}  # program size -> call(learner, runner, k)
         self._slices: dict[int, Any] = {}
+        self._init_runner = None
 
     def __getattr__(self, name: str):
         if name == "trainer":  # not yet set (during unpickling)
@@ -164,7 +165,9 @@ class Harness:
         keys = self.seed_keys()
         learners = [self.trainer.init_learner(k) for k in keys]  # not vmapped: AgentNet.init
         learner = jax.tree.map(lambda *xs: jnp.stack(xs), *learners)
-        runner = jax.jit(jax.vmap(self.trainer.init_runner))(keys)
+        if self._init_runner is None:  # one jitted function: a second init reuses its program
+            self._init_runner = jax.jit(jax.vmap(self.trainer.init_runner))
+        runner = self._init_runner(keys)
         chex.assert_tree_shape_prefix((learner, runner), (self.num_runs,))
         ls, rs = self.shardings(learner, runner)
         return place(learner, ls), place(runner, rs)

@@ -33,7 +33,7 @@ def _pick(records, **match) -> float:
 
 
 QUICK = "cpu2-2026-11-27-quick.json"
-PEER = "cpu2-2026-11-27-peer.json"
+PEER = "cpu2-2026-12-06-peer.json"
 
 
 def cpu_quick() -> str:
@@ -85,7 +85,8 @@ def peer() -> str:
         [
             "MAPPO beside the peer trainer (Mava's feed-forward MAPPO, tiny-4ag, 64 envs x 128, "
             "4 epochs x 2 minibatches, MLP 128-128), one run on this 2-core CPU, alternating a "
-            "peer run and acjax's calls per round (`make bench BENCH=peer` after "
+            "peer run and an `acjax train` run of as many steps per round, acjax's figure the "
+            "one its summary.json gives a user (`make bench BENCH=peer` after "
             f"`shared/peer/setup.sh`; `benchmarks/results/{rel[:-5]}.md`):",
             "",
             *rows,

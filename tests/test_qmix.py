@@ -208,6 +208,42 @@ def test_vmapped_seeds_equal_seeds_run_one_by_one(tmp_path):
     assert other != [r["q_loss"] for r in one]
 
 
+def test_a_replay_the_budget_fills_gives_the_run_of_a_larger_one(tmp_path):
+    """5 updates of 4 episodes: a replay of the 20 episodes the budget writes draws exactly what
+    one of 64 does (the ring never wraps), which the memory check's hint promises."""
+    base = ["algo=qmix", *SMALL, "env=matrix-climbing", "q.episode_len=3", "total_timesteps=60"]
+    for size in (20, 64):
+        assert (
+            main(["train", *base, f"q.buffer_episodes={size}", f"run_dir={tmp_path / str(size)}"])
+            == 0
+        )
+    small, large = _rows(tmp_path / "20"), _rows(tmp_path / "64")
+    assert len(small) == 5 and all(r["q_loss"] > 0 for r in small[1:])
+    assert small == large
+
+
+@pytest.mark.parametrize(
+    "args, key",
+    [
+        (["algo=qmix", *SMALL, "q.buffer_episodes=1000"], "q.buffer_episodes"),
+        (["algo=maddpg", "env=matrix-continuous", "td3.buffer_size=100000"], "td3.buffer_size"),
+    ],
+)
+def test_a_replay_beyond_the_machines_memory_is_a_one_line_error(
+    args, key, tmp_path, capsys, monkeypatch
+):
+    """Before anything is allocated or written: the key, the memory, and the size the budget
+    fills where it is smaller (the same results)."""
+    monkeypatch.setattr("acjax.buffer.host_memory", lambda: 2**10)  # a 1 KiB machine
+    run = tmp_path / "run"
+    assert main(["train", *args, "total_timesteps=480", "progress=false", f"run_dir={run}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"config key '{key}'" in err[0], err
+    assert "more than 90% of the 0.0 GiB of this machine" in err[0], err
+    assert "gives the same results" in err[0], err
+    assert not run.exists()
+
+
 class _StopAfter(StopFlag):
     """A stop asked after `calls` compiled calls (as SIGTERM would be, in this process)."""
 

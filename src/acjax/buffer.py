@@ -12,9 +12,16 @@ windows that lie wholly in written slots and do not cross the write position (k-
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import flashbax as fbx
 import jax
 import jax.numpy as jnp
+
+from acjax.config import ConfigError, sweep_grid
+
+GIB = 2**30
 
 
 def make_buffer(envs: int, capacity: int, batch: int, window: int):
@@ -79,3 +86,52 @@ def sample_added(buffer, old, episode, key):
         return jnp.where(hit, ep[env, 0], x[env, time])
 
     return jax.tree.map(take, exp, episode)
+
+
+def host_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its cgroup's limit if lower."""
+    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return have
+    return min(have, int(limit)) if limit.isdigit() else have
+
+
+def check_replay_memory(cfg, replay, key: str, unit: str, written: int, devices) -> None:
+    """A one-line error, before anything is allocated, where the replay of every run of cfg
+    (`replay`: one run's replay arrays, abstract: `jax.eval_shape`) would not fit: the error
+    names `key`, the memory the replay takes and the amount (`written`, in `unit`s of `key`) that
+    the run's budget writes per run. A replay of at least that size gives the same samples as a
+    larger one (flashbax draws among the written items only, and a ring that never wraps starts
+    at its first slot), so the error can say which smaller setting changes nothing.
+
+    On CPU the replay lives in host memory, and a checkpoint copies it there once more (orbax
+    saves a host copy): measured on smacv2_10_units, a 1.74 GiB replay raised the process's peak
+    RSS by 3.3 GiB, so the check asks for 2x the replay within 90% of the host's memory. On an
+    accelerator each device holds its share of the replay (within 90% of its memory limit), and
+    the host the checkpoint's copy."""
+    per_run = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(replay))
+    runs = len(sweep_grid(cfg)[1]) * cfg.num_seeds
+    total = per_run * runs
+    host, cpu = host_memory(), devices[0].platform == "cpu"
+    checks = [(2 * total if cpu else total, host, "this machine", "with a checkpoint's copy")]
+    limit = None if cpu else (devices[0].memory_stats() or {}).get("bytes_limit")
+    if limit:
+        checks.append((total / len(devices), limit, f"one {devices[0].device_kind}", "a share"))
+    section, name = key.split(".")
+    value = getattr(getattr(cfg, section), name)
+    for need, have, where, what in checks:
+        if need <= 0.9 * have:
+            continue
+        hint = f"lower {key} or num_seeds"
+        if written < value:  # the size the budget fills: the same results, less memory
+            hint = (
+                f"this budget writes {written:,} per run, and {key}={written} gives the same "
+                f"results in {need * written / value / GIB:.1f} GiB"
+            )
+        raise ConfigError(
+            f"config key '{key}': {value:,} {unit} of replay for {runs} run(s) take "
+            f"{total / GIB:.1f} GiB ({need / GIB:.1f} GiB {what}), more than 90% of the "
+            f"{have / GIB:.1f} GiB of {where}; {hint}"
+        )

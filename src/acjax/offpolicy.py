@@ -30,7 +30,7 @@ from acjax import algos, td
 from acjax.algos.base import input_dims
 from acjax.algos.happo import agent_order, put_agent, take_agent
 from acjax.algos.td3 import DeterministicHead, OffPolicy
-from acjax.buffer import make_buffer
+from acjax.buffer import check_replay_memory, make_buffer
 from acjax.config import ConfigError
 from acjax.losses import ValueNorm
 from acjax.nets import AgentNet, Net
@@ -95,6 +95,9 @@ class OffPolicyTrainer:
         self.loss_names = ("critic_loss", "actor_loss")
         self.actor_opt = optax.adam(t.actor_lr)
         self.critic_opt = optax.adam(t.critic_lr)
+        replay = jax.eval_shape(self.init_runner, jax.random.PRNGKey(0)).buffer
+        written = cfg.num_updates * cfg.batch_steps  # transitions, over all environments
+        check_replay_memory(cfg, replay, "td3.buffer_size", "transitions", written, layout.devices)
 
     # ------------------------------------------------------------------ setup
     def init_learner(self, key):

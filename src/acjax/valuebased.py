@@ -32,7 +32,7 @@ from jax.sharding import PartitionSpec as P
 
 from acjax import algos
 from acjax.algos import qmix as Q
-from acjax.buffer import make_episode_buffer, sample_added
+from acjax.buffer import check_replay_memory, make_episode_buffer, sample_added
 from acjax.config import ConfigError
 from acjax.losses import ValueNorm
 from acjax.nets import AgentNet, Net, unroll
@@ -91,6 +91,11 @@ class QTrainer:
             else optax.adam(q.lr)
         )
         self.optimizer = optax.chain(optax.clip_by_global_norm(q.max_grad_norm), opt)
+        replay = jax.eval_shape(
+            lambda: make_episode_buffer(cfg.num_envs, self.capacity, 1).init(self._episode_item())
+        )
+        written = cfg.num_updates * cfg.num_envs  # one episode per environment and update
+        check_replay_memory(cfg, replay, "q.buffer_episodes", "episodes", written, layout.devices)
 
     # ------------------------------------------------------------------ setup
     def init_learner(self, key):

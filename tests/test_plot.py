@@ -76,6 +76,14 @@ def test_plot_writes_curves_table_and_figures(tmp_path, capsys):
     assert "| rware-tiny-2ag | mappo | 2 | 1.00 ± 0.00 |" in (out / "200/final.md").read_text()
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+    # another logged metric; one that no row has is a one-line error naming what was logged
+    assert main(["plot", str(tmp_path / "b"), "--out", str(out / "u"), "--metric", "update"]) == 0
+    assert "| rware-tiny-2ag | acpo | 1 | 4.00 (n=1) |" in (out / "u/final.md").read_text()
+    capsys.readouterr()
+    assert main(["plot", str(tmp_path / "b"), "--metric", "win_rat"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no metric 'win_rat'" in err[0], err
+    assert "(it logged: env_steps, episode_return, seed, update)" in err[0], err
 
 
 def test_plot_tells_ablations_apart_by_folder(tmp_path):

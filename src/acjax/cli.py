@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     p_plot.add_argument(
         "--max-steps", type=int, default=None, help="leave out rows after this many env steps"
     )
+    p_plot.add_argument(
+        "--metric", default="episode_return", help="the logged metric (e.g. win_rate of SMAX)"
+    )
     p_eval = sub.add_parser("eval", help="decentralized execution of a run's saved policies")
     p_eval.add_argument("run_dir", help="the run folder (config.yaml and checkpoints/)")
     p_eval.add_argument("--episodes", type=int, default=32, help="episodes per run and mode")
@@ -337,7 +340,7 @@ def _plot(args) -> int:
     from acjax.plot import plot
 
     try:
-        out = plot(args.runs, args.out, args.max_steps)
+        out = plot(args.runs, args.out, args.max_steps, args.metric)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

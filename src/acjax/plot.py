@@ -57,6 +57,14 @@ def load_runs(
         kinds[(cfg["env"], cfg["algo"])].add(settings)
     for p, cfg, _ in loaded:
         rows = [json.loads(x) for x in (p / "metrics.jsonl").read_text().splitlines() if x]
+        if rows and not any(metric in r for r in rows):  # None where logged: no episode ended
+            from acjax.config_io import did_you_mean
+
+            names = sorted(rows[0])
+            raise ValueError(
+                f"plot: {p} has no metric '{metric}'{did_you_mean(metric, names)} "
+                f"(it logged: {', '.join(names)})"
+            )
         swept = sorted(_flat(cfg.get("sweep") or {}))
         name = cfg["algo"] + (f" ({p.name})" if len(kinds[(cfg["env"], cfg["algo"])]) > 1 else "")
         for r in rows:

@@ -19,7 +19,7 @@ import flashbax as fbx
 import jax
 import jax.numpy as jnp
 
-from acjax.config import ConfigError, sweep_grid
+from acjax.config import ConfigError
 
 GIB = 2**30
 
@@ -98,9 +98,10 @@ def host_memory() -> int:
     return min(have, int(limit)) if limit.isdigit() else have
 
 
-def check_replay_memory(cfg, replay, key: str, unit: str, written: int, devices) -> None:
+def check_replay_memory(cfg, init_runner, key: str, unit: str, written: int, layout) -> None:
     """A one-line error, before anything is allocated, where the replay of every run of cfg
-    (`replay`: one run's replay arrays, abstract: `jax.eval_shape`) would not fit: the error
+    (`init_runner(key).buffer`, evaluated abstractly; `layout`: the harness's
+    `acjax.harness.Layout`, its runs and devices) would not fit: the error
     names `key`, the memory the replay takes and the amount (`written`, in `unit`s of `key`) that
     the run's budget writes per run. A replay of at least that size gives the same samples as a
     larger one (flashbax draws among the written items only, and a ring that never wraps starts
@@ -111,9 +112,9 @@ def check_replay_memory(cfg, replay, key: str, unit: str, written: int, devices)
     RSS by 3.3 GiB, so the check asks for 2x the replay within 90% of the host's memory. On an
     accelerator each device holds its share of the replay (within 90% of its memory limit), and
     the host the checkpoint's copy."""
-    per_run = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(replay))
-    runs = len(sweep_grid(cfg)[1]) * cfg.num_seeds
-    total = per_run * runs
+    replay = jax.eval_shape(init_runner, jax.random.PRNGKey(0)).buffer
+    runs, devices = layout.num_runs, layout.devices
+    total = runs * sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(replay))
     host, cpu = host_memory(), devices[0].platform == "cpu"
     checks = [(2 * total if cpu else total, host, "this machine", "with a checkpoint's copy")]
     limit = None if cpu else (devices[0].memory_stats() or {}).get("bytes_limit")

@@ -72,6 +72,7 @@ class Layout:
     devices: tuple
     env_devices: int  # the devices one run's environments split over (1 when runs split)
     local_envs: int
+    num_runs: int  # seeds x swept values
 
     @staticmethod
     def of(cfg: Config, num_runs: int, devices: list) -> Layout:
@@ -82,7 +83,8 @@ class Layout:
         split the environments)."""
         split, n = _split(cfg, num_runs, len(devices))
         env_devices = 1 if split == "runs" else n
-        return Layout(split, tuple(devices[:n]), env_devices, cfg.num_envs // env_devices)
+        local_envs = cfg.num_envs // env_devices
+        return Layout(split, tuple(devices[:n]), env_devices, local_envs, num_runs)
 
 
 def _split(cfg: Config, runs: int, available: int) -> tuple[str, int]:

@@ -95,9 +95,10 @@ class OffPolicyTrainer:
         self.loss_names = ("critic_loss", "actor_loss")
         self.actor_opt = optax.adam(t.actor_lr)
         self.critic_opt = optax.adam(t.critic_lr)
-        replay = jax.eval_shape(self.init_runner, jax.random.PRNGKey(0)).buffer
         written = cfg.num_updates * cfg.batch_steps  # transitions, over all environments
-        check_replay_memory(cfg, replay, "td3.buffer_size", "transitions", written, layout.devices)
+        check_replay_memory(
+            cfg, self.init_runner, "td3.buffer_size", "transitions", written, layout
+        )
 
     # ------------------------------------------------------------------ setup
     def init_learner(self, key):

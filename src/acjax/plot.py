@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from acjax.config_io import did_you_mean
+
 LAST_FRACTION = 0.1
 
 
@@ -58,8 +60,6 @@ def load_runs(
     for p, cfg, _ in loaded:
         rows = [json.loads(x) for x in (p / "metrics.jsonl").read_text().splitlines() if x]
         if rows and not any(metric in r for r in rows):  # None where logged: no episode ended
-            from acjax.config_io import did_you_mean
-
             names = sorted(rows[0])
             raise ValueError(
                 f"plot: {p} has no metric '{metric}'{did_you_mean(metric, names)} "

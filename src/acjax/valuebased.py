@@ -91,11 +91,8 @@ class QTrainer:
             else optax.adam(q.lr)
         )
         self.optimizer = optax.chain(optax.clip_by_global_norm(q.max_grad_norm), opt)
-        replay = jax.eval_shape(
-            lambda: make_episode_buffer(cfg.num_envs, self.capacity, 1).init(self._episode_item())
-        )
         written = cfg.num_updates * cfg.num_envs  # one episode per environment and update
-        check_replay_memory(cfg, replay, "q.buffer_episodes", "episodes", written, layout.devices)
+        check_replay_memory(cfg, self.init_runner, "q.buffer_episodes", "episodes", written, layout)
 
     # ------------------------------------------------------------------ setup
     def init_learner(self, key):
